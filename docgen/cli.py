@@ -1,0 +1,248 @@
+"""The command line: the only module that knows click.
+
+It turns options into calls to the core, draws progress on stderr, and maps every
+docgen error to its exit code in one place (``run``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+
+from docgen import __version__
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+_RUN: dict[str, str] = {}  # what the error boundary needs to know of the run: the partial file
+
+
+def server_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--base-url", envvar=["DOCGEN_BASE_URL", "OPENAI_BASE_URL"], default=DEFAULT_BASE_URL,
+                     show_default=True, help="The server's OpenAI-compatible API root. Env: DOCGEN_BASE_URL, OPENAI_BASE_URL."),
+        click.option("--model", envvar="DOCGEN_MODEL", help="Model name. Default: the one model the server serves. Env: DOCGEN_MODEL."),
+        click.option("--api-key", envvar=["DOCGEN_API_KEY", "OPENAI_API_KEY"], show_envvar=False,
+                     help="Sent as a Bearer token, never written anywhere. Env: DOCGEN_API_KEY, OPENAI_API_KEY."),
+        click.option("--timeout", "idle_timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
+                     envvar="DOCGEN_TIMEOUT", help="Idle timeout: seconds without a stream event before the reply is retried."),
+        click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+                     help="Seconds to wait for a connection."),
+    ]):
+        f = option(f)
+    return f
+
+
+def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--topic", help="What the document is about (the template's topic)."),
+        click.option("--template", default="report", show_default=True, envvar="DOCGEN_TEMPLATE",
+                     help="A built-in template name (see `docgen templates`) or a template file."),
+        click.option("--var", "variables", multiple=True, metavar="KEY=VALUE", help="A template variable (repeatable)."),
+        click.option("--words", type=click.IntRange(min=1), help="Target length in words (default: the template's)."),
+        click.option("--system", help="Replace the template's system prompt."),
+        click.option("--temperature", type=click.FloatRange(min=0, max=2), envvar="DOCGEN_TEMPERATURE"),
+        click.option("--max-tokens", type=click.IntRange(min=1), envvar="DOCGEN_MAX_TOKENS", help="Tokens per reply."),
+    ]):
+        f = option(f)
+    return f
+
+
+def robustness_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--continue-mode", type=click.Choice(["auto", "vllm", "prefill", "prefix", "instruct"]),
+                     default="auto", show_default=True, envvar="DOCGEN_CONTINUE_MODE",
+                     help="How to ask the server to continue a partial text."),
+        click.option("--max-continuations", type=click.IntRange(min=0), default=30, show_default=True,
+                     help="Most replies after the first when the model stops at max_tokens."),
+        click.option("--retries", type=click.IntRange(min=0), default=5, show_default=True,
+                     help="Retries in a row for a failed reply, each continuing the partial."),
+        click.option("--backoff", type=click.FloatRange(min=0), default=1.0, show_default=True,
+                     help="First retry delay in seconds; it doubles, with jitter."),
+        click.option("--context-tail", type=click.IntRange(min=200), default=12000, show_default=True,
+                     help="Most characters of the partial text sent back when continuing."),
+    ]):
+        f = option(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", "-V", prog_name="docgen", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Generate long documents with any OpenAI-compatible server, streamed to disk.
+
+    Nothing is lost: re-run an interrupted command and it continues where it stopped.
+    """
+
+
+@cli.command()
+@generation_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The .md, .txt or .html file (default: from the topic).")
+@server_options
+@robustness_options
+@click.option("--force", is_flag=True, help="Overwrite an existing finished document.")
+@click.option("--restart", is_flag=True, help="Discard a partial (kept as .part.bak) and start fresh.")
+@click.option("--resume", is_flag=True, help="Insist on continuing a partial; fail if there is none.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("--dry-run", is_flag=True, help="Print the prompt and the request body, then exit. No network.")
+def write(**opts: Any) -> None:
+    """Write a document: stream the model's reply to a file, chunk by chunk."""
+    from docgen import plan
+    from docgen.document import write_document
+
+    if opts["restart"] and opts["resume"]:
+        raise click.UsageError("--restart and --resume contradict each other")
+    prompt = plan.build_prompt(template=opts["template"], topic=opts["topic"], words=opts["words"],
+                               variables=plan.parse_vars(opts["variables"]), system=opts["system"])
+    output = plan.output_path(opts["output"], opts["topic"])
+    sampling = plan.sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
+    base_url = opts["base_url"].rstrip("/")
+    if opts["dry_run"]:
+        body = {"model": opts["model"] or "(the server's only model)", "stream": True,
+                "stream_options": {"include_usage": True}, **sampling, "messages": list(plan.messages_for(prompt))}
+        click.echo(f"# POST {base_url}/chat/completions -> {output}\n")
+        for message in body["messages"]:
+            click.echo(f"## {message['role']}\n\n{message['content']}\n")
+        click.echo("## request body\n\n" + json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    from docgen.partial import check_writable
+
+    check_writable(output)
+    _RUN["partial"] = f"{output}.part"
+    with _session(opts, base_url) as session:
+        job = plan.document_job(prompt=prompt, output=output, model=session.model, sampling=sampling, words=opts["words"])
+        meter = _meter(opts["quiet"])
+        try:
+            result = write_document(session=session, job=job, force=opts["force"], on_progress=meter,
+                                    existing="restart" if opts["restart"] else "resume" if opts["resume"] else "auto")
+        finally:
+            getattr(meter, "close", lambda: None)()
+    _report(result, as_json=opts["as_json"], quiet=opts["quiet"])
+
+
+class _session:
+    """A pooled client and a Session, with the model settled (asking /models if needed)."""
+
+    def __init__(self, opts: dict[str, Any], base_url: str) -> None:
+        self.opts, self.base_url = opts, base_url
+
+    def __enter__(self) -> Any:
+        from docgen.client import choose_model, make_client
+        from docgen.reply_chain import Policy, Session
+
+        o = self.opts
+        self.client = make_client(api_key=o["api_key"], connect_timeout=o["connect_timeout"], idle_timeout=o["idle_timeout"])
+        model, owned_by = o["model"], None
+        if not model:
+            model, owned_by = choose_model(client=self.client, base_url=self.base_url)
+        policy = Policy(idle_timeout=o["idle_timeout"], retries=o["retries"], backoff=o["backoff"],
+                        max_continuations=o["max_continuations"], continue_mode=o["continue_mode"],
+                        context_tail=o["context_tail"])
+        return Session(client=self.client, base_url=self.base_url, model=model, policy=policy, owned_by=owned_by)
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+
+def _meter(quiet: bool) -> Callable[[Any], None]:
+    from docgen.meter import Meter, quiet as no_meter
+
+    if quiet:
+        return no_meter
+    live = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    return Meter(sys.stderr, live=live, color=live and "NO_COLOR" not in os.environ)
+
+
+def _report(result: Any, *, as_json: bool, quiet: bool) -> None:
+    from dataclasses import asdict
+
+    if as_json:
+        click.echo(json.dumps(asdict(result), ensure_ascii=False))
+    if not quiet:
+        tokens = f", {result.tokens:,} tokens" if result.tokens is not None else ""
+        conts = f", {result.continuations} continuations" if result.continuations else ""
+        click.echo(f"wrote {result.path}: {result.words:,} words{tokens}{conts} in {result.seconds:.1f}s "
+                   f"(finish: {result.finish_reason})", err=True)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def templates(ctx: click.Context) -> None:
+    """List the built-in templates, with their descriptions and variables."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from docgen.templates import builtin_names, load_template
+
+    for name in builtin_names():
+        tpl = load_template(name)
+        click.echo(f"{name:10} {tpl.description}")
+        for var in tpl.all_variables():
+            default = f" (default: {var.default})" if var.default is not None else " (required)"
+            click.echo(f"{'':10}   {var.name}{default}  {var.description}")
+
+
+@templates.command("show")
+@click.argument("name")
+def templates_show(name: str) -> None:
+    """Print a template's file."""
+    from docgen.templates import load_template
+
+    click.echo(load_template(name).text, nl=False)
+
+
+def _on_sigterm(signum: int, frame: Any) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit code: the one error-to-exit-code boundary."""
+    from docgen.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DocgenError, ResumeError
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli.main(args=argv, prog_name="docgen", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 2 if exc.exit_code == 2 else exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("\ndocgen: interrupted; " + _kept_hint(argv), err=True)
+        return EXIT_INTERRUPTED
+    except DocgenError as exc:
+        hint = exc.hint
+        if _RUN.get("partial") and os.path.exists(str(_RUN["partial"])) and not isinstance(exc, ResumeError):
+            hint = (hint + "; " if hint else "") + _kept_hint(argv)
+        click.echo(f"docgen: error: {exc.message}" + (f" ({hint})" if hint else ""), err=True)
+        return exc.exit_code
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # a bug: one line, and the traceback only on request
+        if os.environ.get("DOCGEN_DEBUG"):
+            raise
+        click.echo(f"docgen: internal error: {type(exc).__name__}: {exc} (please report it; set DOCGEN_DEBUG=1 "
+                   "for the traceback)", err=True)
+        return EXIT_INTERNAL
+
+
+def _kept_hint(argv: list[str] | None) -> str:
+    """Where the partial text is and the command that continues it, if a run left one."""
+    import shlex
+
+    part = _RUN.get("partial")
+    if part is None or not os.path.exists(part):
+        return "nothing was written"
+    args = list(sys.argv[1:] if argv is None else argv)
+    return f"the partial text is kept in {part}; run the same command again to continue: docgen " + shlex.join(args)
+
+
+def main() -> NoReturn:
+    sys.exit(run())

@@ -1,0 +1,228 @@
+"""Talking to an OpenAI-compatible server over httpx: one request, one streamed reply.
+
+Every httpx exception and HTTP error status becomes a docgen error here, in
+``transport_errors`` and ``error_for_status``, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from docgen.chunks import ChatStreamDecoder
+from docgen.errors import (
+    AuthError,
+    ConnectError,
+    DocgenError,
+    NotFoundError,
+    RejectedError,
+    StreamError,
+    UnavailableError,
+    UsageError,
+)
+
+_MAX_ERROR_BODY = 64 * 1024
+RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+
+
+def make_client(*, api_key: str | None, connect_timeout: float, idle_timeout: float, pool_size: int = 10) -> httpx.Client:
+    """One pooled client for a whole run. The key lives only in its headers."""
+    headers = {"Accept": "text/event-stream, application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return httpx.Client(
+        headers=headers,
+        timeout=httpx.Timeout(idle_timeout, connect=connect_timeout),
+        limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+        follow_redirects=True,
+    )
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    ms = headers.get("retry-after-ms")
+    if ms:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(ms) / 1000)
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(value))
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def server_message(body: bytes) -> str:
+    """The server's own words from an error body, on one short line."""
+    text = body.decode("utf-8", "replace").strip()
+    with contextlib.suppress(ValueError):
+        obj = json.loads(text)
+        if isinstance(obj, dict):
+            err = obj.get("error", obj)
+            if isinstance(err, dict):
+                text = str(err.get("message") or err.get("detail") or err.get("msg") or err)
+            elif err:
+                text = str(err)
+            if "detail" in obj and not isinstance(obj.get("error"), dict):
+                text = str(obj["detail"])
+    if text.lstrip().startswith("<"):
+        text = "an HTML page"
+    text = " ".join(text.split())
+    return text[:300] + ("…" if len(text) > 300 else "")
+
+
+def error_for_status(status: int, body: bytes, url: str, headers: httpx.Headers) -> DocgenError:
+    """Map an HTTP error status to the docgen error a user should see."""
+    said = server_message(body) or httpx.codes.get_reason_phrase(status)
+    where = f"{url} answered {status}: {said}"
+    if status in (401, 403):
+        return AuthError(where, hint="check --api-key or DOCGEN_API_KEY / OPENAI_API_KEY", status=status, url=url)
+    if status == 404:
+        return NotFoundError(where, hint="check --base-url (it usually ends in /v1) and --model", status=status, url=url)
+    if status in RETRY_STATUSES:
+        return UnavailableError(where, hint="the server is busy or failing; try again later",
+                                status=status, url=url, retry_after=_retry_after(headers))
+    return RejectedError(where, hint="the server refused the request; check the model and options", status=status, url=url)
+
+
+@contextlib.contextmanager
+def transport_errors(url: str) -> Iterator[None]:
+    """Turn httpx's transport exceptions into docgen errors (the one mapping)."""
+    try:
+        yield
+    except httpx.ConnectTimeout:
+        raise ConnectError(f"timed out connecting to {url}", hint="is the server up? check --base-url", url=url) from None
+    except httpx.ConnectError as exc:
+        reason = str(exc) or "connection failed"
+        if "Name or service not known" in reason or "nodename nor servname" in reason or "getaddrinfo" in reason:
+            reason = "the host name cannot be resolved"
+        elif "refused" in reason.lower():
+            reason = "connection refused"
+        raise ConnectError(f"cannot connect to {url}: {reason}", hint="is the server running? check --base-url", url=url) from None
+    except httpx.ReadTimeout:
+        raise StreamError(f"{url} sent nothing for longer than the idle timeout", hint="raise --timeout for slow servers") from None
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise UsageError(f"bad server URL {url}: {exc}", hint="--base-url must look like http://host:port/v1") from None
+    except httpx.DecodingError as exc:
+        raise StreamError(f"{url} sent a body that cannot be decoded: {exc}") from None
+    except httpx.TransportError as exc:  # ReadError, RemoteProtocolError, WriteError, pools...
+        what = str(exc) or type(exc).__name__
+        raise StreamError(f"the connection to {url} broke: {what}") from None
+
+
+def list_models(*, client: httpx.Client, base_url: str) -> list[dict[str, Any]]:
+    """``GET /models``: the served models, each a dict with at least ``id``."""
+    url = f"{base_url}/models"
+    with transport_errors(url):
+        response = client.get(url)
+    if response.status_code != 200:
+        raise error_for_status(response.status_code, response.content[:_MAX_ERROR_BODY], url, response.headers)
+    try:
+        data = response.json().get("data")
+        models = [m for m in data if isinstance(m, dict) and m.get("id")]
+    except (ValueError, AttributeError, TypeError):
+        raise RejectedError(f"{url} did not return a model list", hint="check --base-url (it usually ends in /v1)", url=url) from None
+    return models
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    finish_reason: str | None
+    usage: dict[str, Any] | None
+    content_events: int
+    reasoning_events: int
+    done: bool
+
+
+def stream_chat(
+    *,
+    client: httpx.Client,
+    base_url: str,
+    body: dict[str, Any],
+    idle_timeout: float,
+    on_text: Callable[[str], None],
+    on_tick: Callable[[ChatStreamDecoder], None],
+) -> ReplyOutcome:
+    """POST one streamed chat completion; pass its text to ``on_text`` as it arrives.
+
+    ``on_text`` is called once per network read that completed content, before the
+    next read. A reply that breaks off raises ``StreamError``; the text already
+    passed on stays passed on.
+    """
+    url = f"{base_url}/chat/completions"
+    decoder = ChatStreamDecoder()
+    with transport_errors(url), client.stream("POST", url, json=body) as response:
+        if response.status_code != 200:
+            raise error_for_status(response.status_code, _read_bounded(response), url, response.headers)
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "application/json":
+            return _non_streamed(_read_bounded(response, limit=64 << 20), url, on_text)
+        if kind == "text/html":
+            raise RejectedError(f"{url} answered with an HTML page, not an event stream",
+                                hint="check --base-url (it usually ends in /v1)", url=url)
+        last_event = time.monotonic()
+        seen = 0
+        for block in response.iter_bytes():
+            text = decoder.feed(block)
+            if text:
+                on_text(text)
+            now = time.monotonic()
+            if decoder.events != seen:
+                seen, last_event = decoder.events, now
+            elif now - last_event > idle_timeout:
+                raise StreamError(f"{url} sent only keep-alives for {idle_timeout:g}s",
+                                  hint="raise --timeout for slow servers")
+            on_tick(decoder)
+            if decoder.done:
+                break
+    if decoder.events == 0 and kind != "text/event-stream":
+        raise StreamError(f"{url} did not send an event stream (Content-Type: {kind or 'none'})",
+                          hint="check --base-url (it usually ends in /v1)")
+    if decoder.finish_reason is None and not decoder.done:
+        raise StreamError(f"the reply from {url} ended without a finish reason (the server may have failed)")
+    return ReplyOutcome(decoder.finish_reason or "stop", decoder.usage, decoder.content_events, decoder.reasoning_events, decoder.done)
+
+
+def _read_bounded(response: httpx.Response, limit: int = _MAX_ERROR_BODY) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+def _non_streamed(body: bytes, url: str, on_text: Callable[[str], None]) -> ReplyOutcome:
+    """A server that ignored ``stream: true`` and sent one JSON completion."""
+    try:
+        obj = json.loads(body)
+        if obj.get("error"):
+            raise StreamError(f"{url} reported an error: {server_message(body)}")
+        choice = obj["choices"][0]
+        text = choice["message"].get("content") or ""
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise StreamError(f"{url} sent a JSON body that is not a chat completion: {body[:80]!r}") from None
+    if text:
+        on_text(text)
+    return ReplyOutcome(choice.get("finish_reason") or "stop", obj.get("usage"), 1 if text else 0, 0, True)
+
+
+def choose_model(*, client: httpx.Client, base_url: str) -> tuple[str, str]:
+    """The one model the server serves, and its ``owned_by``; else name the choices."""
+    models = list_models(client=client, base_url=base_url)
+    if len(models) == 1:
+        return str(models[0]["id"]), str(models[0].get("owned_by", ""))
+    if not models:
+        raise NotFoundError(f"{base_url}/models lists no models", hint="load a model on the server, or pass --model")
+    names = ", ".join(str(m["id"]) for m in models[:20])
+    raise UsageError(f"{base_url} serves {len(models)} models: {names}", hint="choose one with --model or DOCGEN_MODEL")

@@ -1,0 +1,171 @@
+"""Writing one document end to end: decide fresh or resume, stream, finish atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docgen.errors import OutputError, ResumeError
+from docgen.events import Progress, ProgressCallback, ignore_progress
+from docgen.partial import PartialDocument, check_writable
+from docgen.reply_chain import ChainState, Session, run_chain
+
+
+def fingerprint(inputs: Mapping[str, Any]) -> str:
+    """A stable digest of everything that shapes the text."""
+    canonical = json.dumps(inputs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class DocumentJob:
+    """One document to write: the conversation that asks for it and where it goes."""
+
+    output: Path
+    messages: tuple[dict[str, str], ...]
+    sampling: Mapping[str, Any]  # temperature, max_tokens, ...: sent in every request
+    inputs: Mapping[str, Any]  # what shapes the text (template, variables, model, sampling)
+    target_words: int | None = None
+    render: Callable[[str], str] | None = None  # turns the raw text into the output format
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.inputs)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    path: str
+    words: int
+    tokens: int | None  # completion tokens as the server counted them, when it did
+    events: int  # content events received this run
+    seconds: float
+    finish_reason: str
+    model: str
+    finish_reasons: tuple[str, ...]
+    continuations: int
+    resumed: bool
+    warnings: tuple[str, ...] = field(default=())
+
+
+def describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    changed = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+    return ", ".join(changed) if changed else "the inputs"
+
+
+def open_partial(doc: PartialDocument, job: DocumentJob, *, existing: str) -> dict[str, Any] | None:
+    """Decide, from the part file and journal, whether this run continues; return the journal.
+
+    ``existing`` is ``auto`` (continue a matching partial), ``resume`` (insist) or
+    ``restart`` (back the partial up as .part.bak and start over).
+    """
+    journal = doc.read_journal()
+    if existing == "restart":
+        doc.discard()
+        return None
+    if journal is None and doc.size:
+        raise ResumeError(f"{doc.part} exists but its journal is missing, so it cannot be continued safely",
+                          hint="use --restart to start over (the old text is kept as .part.bak)")
+    if journal is not None and journal.get("fingerprint") != job.fingerprint:
+        what = describe_difference(journal.get("inputs") or {}, job.inputs)
+        raise ResumeError(f"{doc.part} was started with different inputs (changed: {what})",
+                          hint="re-run with the original options to continue, or use --restart")
+    if existing == "resume" and not doc.size:
+        raise ResumeError(f"there is nothing to resume for {doc.output}", hint="run without --resume")
+    return journal
+
+
+def write_document(
+    *,
+    session: Session,
+    job: DocumentJob,
+    existing: str = "auto",
+    force: bool = False,
+    on_progress: ProgressCallback = ignore_progress,
+) -> WriteResult:
+    """Stream ``job`` into its output, continuing a matching partial; return the summary."""
+    started = time.monotonic()
+    check_writable(job.output)
+    if job.output.exists() and not force:
+        raise OutputError(f"{job.output} already exists", hint="use --force to overwrite it, or choose another -o path")
+    with PartialDocument(job.output) as doc:
+        try:
+            journal = open_partial(doc, job, existing=existing)
+        except ResumeError:
+            doc.close()
+            _drop_if_empty(doc)
+            raise
+        resumed = bool(doc.size)
+        state = ChainState(replies=list((journal or {}).get("replies", [])))
+        counter = doc.count_words()
+        progress = Progress(output=str(job.output), target_words=job.target_words, words=counter.words)
+
+        def checkpoint(status: str = "writing") -> None:
+            doc.write_journal({"status": status, "fingerprint": job.fingerprint, "inputs": dict(job.inputs),
+                               "request": {"model": session.model, "messages": list(job.messages), **job.sampling},
+                               "replies": state.replies})
+
+        checkpoint()
+        try:
+            if (journal or {}).get("status") == "complete":
+                finish = state.replies[-1]["finish_reason"] if state.replies else "stop"
+            else:
+                finish = run_chain(session=session, doc=doc, start=0, messages=list(job.messages),
+                                   sampling=dict(job.sampling), target_words=job.target_words, counter=counter,
+                                   state=state, progress=progress, on_progress=_words_into(progress, counter, on_progress),
+                                   checkpoint=checkpoint)
+                checkpoint("complete")
+        except BaseException:
+            doc.close()
+            _drop_if_empty(doc)
+            raise
+        doc.finish(job.render)
+    progress.phase = "done"
+    progress.words = counter.words
+    on_progress(progress)
+    return WriteResult(
+        path=str(job.output), words=counter.words, tokens=_usage_tokens(state.replies), events=progress.tokens,
+        seconds=round(time.monotonic() - started, 3), finish_reason=finish, model=session.model,
+        finish_reasons=tuple(r["finish_reason"] for r in state.replies), continuations=state.continuations,
+        resumed=resumed, warnings=tuple(_warnings(finish, state, job, counter.words, session)),
+    )
+
+
+def _words_into(progress: Progress, counter: Any, on_progress: ProgressCallback) -> ProgressCallback:
+    def update(p: Progress) -> None:
+        p.words = counter.words
+        on_progress(p)
+    return update
+
+
+def _drop_if_empty(doc: PartialDocument) -> None:
+    """A run that failed before writing anything leaves no files behind."""
+    try:
+        if doc.part.stat().st_size == 0:
+            doc.part.unlink()
+            doc.journal_path.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
+
+
+def _usage_tokens(replies: list[dict[str, Any]]) -> int | None:
+    counts = [r["usage"].get("completion_tokens") for r in replies if isinstance(r.get("usage"), dict)]
+    counts = [c for c in counts if isinstance(c, int)]
+    return sum(counts) if counts else None
+
+
+def _warnings(finish: str, state: ChainState, job: DocumentJob, words: int, session: Session) -> list[str]:
+    out = []
+    if finish == "length":
+        if job.target_words is not None and words >= job.target_words:
+            out.append("stopped at the --words target while the model was still writing")
+        else:
+            out.append(f"stopped after {state.continuations} continuations (--max-continuations) mid-reply")
+    elif finish not in ("stop", "length"):
+        out.append(f"the model stopped with finish_reason {finish!r}; the text may be incomplete")
+    return out

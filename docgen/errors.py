@@ -1,0 +1,133 @@
+"""docgen's one error hierarchy, and the exit code each error maps to.
+
+::
+
+    DocgenError                      1  (never raised bare)
+    ├── UsageError                   2  a bad flag, config file, manifest or env value
+    ├── TemplateError                3  a template that cannot be found, parsed or filled
+    ├── OutputError                  4  the output cannot be written, or would clobber work
+    │   └── ResumeError              4  a partial exists that this run may not continue
+    ├── ServerError                     the server answered, or failed to
+    │   ├── ConnectError             5  connection refused, DNS failure, connect timeout
+    │   ├── AuthError                6  401 / 403
+    │   ├── NotFoundError            7  404: a wrong base URL or model name
+    │   ├── RejectedError            8  400 / 422 and other 4xx: the request was refused
+    │   └── UnavailableError         9  429 / 5xx / 408 / 409 (retried first)
+    ├── StreamError                 10  the reply broke off: idle timeout, dropped
+    │                                   connection, malformed SSE, a mid-stream error
+    └── BatchError                  11  one or more jobs of a batch failed
+
+An interruption (Ctrl-C, SIGTERM) exits 130. Anything else that escapes is a bug and
+exits 70 with one line asking for a report. ``retryable`` errors are retried, as a
+continuation of the partial text, before they reach the user.
+"""
+
+from __future__ import annotations
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+
+
+class DocgenError(Exception):
+    """Base of every error docgen reports to a user."""
+
+    exit_code = 1
+    retryable = False
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+class UsageError(DocgenError):
+    exit_code = 2
+
+
+class TemplateError(DocgenError):
+    exit_code = 3
+
+
+class OutputError(DocgenError):
+    exit_code = 4
+
+
+class ResumeError(OutputError):
+    pass
+
+
+class ServerError(DocgenError):
+    """The server refused or failed a request. ``status`` is None below HTTP."""
+
+    exit_code = 9
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        status: int | None = None,
+        url: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.url = url
+        self.retry_after = retry_after
+
+
+class ConnectError(ServerError):
+    exit_code = 5
+    retryable = True
+
+
+class AuthError(ServerError):
+    exit_code = 6
+
+
+class NotFoundError(ServerError):
+    exit_code = 7
+
+
+class RejectedError(ServerError):
+    exit_code = 8
+
+
+class UnavailableError(ServerError):
+    exit_code = 9
+    retryable = True
+
+
+class StreamError(DocgenError):
+    """The reply stopped part-way. The text so far is kept and can be continued."""
+
+    exit_code = 10
+    retryable = True
+
+    def __init__(self, message: str, *, hint: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class BatchError(DocgenError):
+    exit_code = 11
+
+
+EXIT_CODES: dict[str, int] = {
+    "ok": 0,
+    "usage": UsageError.exit_code,
+    "template": TemplateError.exit_code,
+    "output": OutputError.exit_code,
+    "connect": ConnectError.exit_code,
+    "auth": AuthError.exit_code,
+    "not-found": NotFoundError.exit_code,
+    "rejected": RejectedError.exit_code,
+    "unavailable": UnavailableError.exit_code,
+    "stream": StreamError.exit_code,
+    "batch": BatchError.exit_code,
+    "internal": EXIT_INTERNAL,
+    "interrupted": EXIT_INTERRUPTED,
+}

@@ -1,0 +1,102 @@
+"""Drawing progress on stderr: a live line on a terminal, plain lines in CI.
+
+The core reports through ``Progress``; this module decides what a person sees. It
+redraws at a bounded rate, so a fast stream pays one clock read per network read.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TextIO
+
+from docgen.events import Progress
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def describe(p: Progress, now: float | None = None) -> str:
+    """One line summing up a run, with no control characters."""
+    now = time.monotonic() if now is None else now
+    elapsed = now - p.started
+    parts = [os.path.basename(p.output)]
+    if p.sections:
+        parts.append(f"[{p.section}/{p.sections}] {p.section_title[:40]}")
+    if p.phase == "thinking":
+        parts.append(f"thinking ({p.reasoning_tokens} reasoning tokens)")
+    else:
+        parts.append(p.phase)
+    if p.target_words:
+        parts.append(f"{p.words:,}/{p.target_words:,} words ({min(999, 100 * p.words // p.target_words)}%)")
+    else:
+        parts.append(f"{p.words:,} words")
+    if p.section_budget:
+        parts.append(f"section {p.section_words:,}/{p.section_budget:,}")
+    if p.continuation:
+        parts.append(f"continuation {p.continuation}")
+    if p.writing_since is not None and now - p.writing_since > 0.5:
+        rate = (p.tokens - p.tokens_at_writing) / (now - p.writing_since)
+        parts.append(f"{rate:.0f} tok/s")
+    parts.append(_clock(elapsed))
+    eta = _eta(p, now)
+    if eta is not None:
+        parts.append(f"ETA {_clock(eta)}")
+    if p.note:
+        parts.append(p.note)
+    return "  ".join(parts)
+
+
+def _eta(p: Progress, now: float) -> float | None:
+    if not p.target_words or p.writing_since is None or p.phase == "done":
+        return None
+    spent = now - p.writing_since
+    if spent < 3 or p.words < p.target_words * 0.05 or p.words >= p.target_words:
+        return None
+    return (p.target_words - p.words) * spent / p.words
+
+
+class Meter:
+    """An ``on_progress`` callback that draws. ``live`` redraws one terminal line."""
+
+    def __init__(self, stream: TextIO, *, live: bool, color: bool, interval: float | None = None) -> None:
+        self.stream = stream
+        self.live = live
+        self.color = color
+        self.interval = interval if interval is not None else (0.1 if live else 5.0)
+        self._next = 0.0
+        self._phase = ""
+        self._drawn = False
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        if now < self._next and p.phase == self._phase and p.phase != "done":
+            return
+        self._next = now + self.interval
+        self._phase = p.phase
+        line = describe(p, now)
+        if self.live:
+            if self.color:
+                line = f"\x1b[1m{line}\x1b[0m" if p.phase == "done" else line
+            self.stream.write(f"\r\x1b[2K{line}")
+            self._drawn = True
+            if p.phase == "done":
+                self.stream.write("\n")
+                self._drawn = False
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End a live line so that a following message starts on its own line."""
+        if self.live and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def quiet(_: Progress) -> None:
+    """The meter of ``--quiet``."""

@@ -1,0 +1,225 @@
+"""Durable writing: a partial file flushed as text arrives, a journal, an atomic finish.
+
+For an output ``report.md`` the run keeps, beside it:
+
+- ``report.md.part``: the text so far, exactly as streamed. Each network read's text
+  is written with one ``write`` system call before the next read is made, so a killed
+  process never loses what it had received. It is the source of truth on resume.
+- ``report.md.journal``: JSON with what a resume needs (the request without the API
+  key, the settings, a fingerprint of the inputs, the replies so far). It is replaced
+  atomically at checkpoints and may lag behind the part file.
+
+The part file is locked (``flock``) for the whole run, so two processes never write
+the same document. On success: fsync, ``os.replace`` onto the output, fsync the folder,
+remove the journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from docgen.errors import OutputError
+from docgen.wordcount import WordCounter
+
+JOURNAL_VERSION = 1
+_READ_BLOCK = 1 << 16
+
+
+def sidecar(output: Path, suffix: str) -> Path:
+    return output.with_name(output.name + suffix)
+
+
+def check_writable(output: Path) -> None:
+    """Create the output's folder and prove it writable, before any request is sent."""
+    folder = output.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {folder}: {exc.strerror}", hint="choose another -o path") from None
+    if output.is_dir():
+        raise OutputError(f"{output} is a folder", hint="give a file name ending in .md, .txt or .html")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write to folder {folder}: permission denied", hint="choose another -o path")
+
+
+def _utf8_complete_length(tail: bytes) -> int:
+    """How many bytes of ``tail`` to keep so it does not end inside a UTF-8 character."""
+    for back in range(1, min(4, len(tail)) + 1):
+        byte = tail[-back]
+        if byte < 0x80:
+            return len(tail)
+        if byte >= 0xC0:  # a lead byte: is its sequence complete?
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(tail) if back >= need else len(tail) - back
+    return len(tail)
+
+
+class PartialDocument:
+    """The partial file and journal of one output; use as a context manager."""
+
+    def __init__(self, output: Path) -> None:
+        self.output = output
+        self.part = sidecar(output, ".part")
+        self.journal_path = sidecar(output, ".journal")
+        self.backup = sidecar(output, ".part.bak")
+        self._fd = -1
+        self.size = 0
+
+    # -- opening and locking -------------------------------------------------------
+    def __enter__(self) -> PartialDocument:
+        self._open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _open(self) -> None:
+        try:
+            fd = os.open(self.part, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.part}: {exc.strerror}", hint="choose another -o path") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise OutputError(
+                    f"another docgen process is writing {self.output}",
+                    hint="wait for it to finish, or choose another -o path",
+                ) from None
+            raise
+        self._fd = fd
+        self.size = self._repair_torn_tail()
+
+    def _repair_torn_tail(self) -> int:
+        size = os.fstat(self._fd).st_size
+        if size:
+            with open(self.part, "rb") as f:
+                f.seek(max(0, size - 4))
+                tail = f.read()
+            keep = _utf8_complete_length(tail)
+            if keep < len(tail):
+                size -= len(tail) - keep
+                os.ftruncate(self._fd, size)
+        return size
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    # -- the journal ---------------------------------------------------------------
+    def read_journal(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.journal_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # unreadable: treated as a journal that matches nothing
+        return data if isinstance(data, dict) else {}
+
+    def write_journal(self, data: dict[str, Any]) -> None:
+        """Checkpoint: fsync the text, then atomically replace the journal."""
+        self.sync()
+        tmp = sidecar(self.output, ".journal.tmp")
+        payload = json.dumps({"version": JOURNAL_VERSION, **data}, ensure_ascii=False, indent=1)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.journal_path)
+        except OSError as exc:
+            raise OutputError(f"cannot write the journal {self.journal_path}: {exc.strerror}") from None
+
+    # -- text ------------------------------------------------------------------------
+    def append(self, text: str) -> None:
+        """Write ``text`` to the part file now (one system call, no user-space buffer)."""
+        data = text.encode("utf-8", "surrogatepass")
+        try:
+            written = os.write(self._fd, data)
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write {self.part}: {exc.strerror}",
+                hint="free some space, then re-run the same command to continue",
+            ) from None
+        self.size += len(data)
+
+    def sync(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+
+    def read_tail(self, max_chars: int, *, start: int = 0) -> str:
+        """The last ``max_chars`` characters of the text after byte ``start``."""
+        begin = max(start, self.size - max_chars * 4)
+        with open(self.part, "rb") as f:
+            f.seek(begin)
+            data = f.read(self.size - begin)
+        start = 0
+        while start < len(data) and start < 4 and 0x80 <= data[start] < 0xC0:
+            start += 1
+        text = data[start:].decode("utf-8", "replace")
+        return text[-max_chars:] if len(text) > max_chars else text
+
+    def read_all(self) -> str:
+        return self.part.read_bytes()[: self.size].decode("utf-8", "replace")
+
+    def count_words(self) -> WordCounter:
+        counter = WordCounter()
+        with open(self.part, "rb") as f:
+            carry = b""
+            while block := f.read(_READ_BLOCK):
+                block = carry + block
+                keep = _utf8_complete_length(block)
+                carry = block[keep:]
+                counter.add(block[:keep].decode("utf-8", "replace"))
+        return counter
+
+    # -- starting over and finishing -------------------------------------------------
+    def discard(self) -> None:
+        """Keep the current text as ``.part.bak`` and start from empty."""
+        if self.size:
+            with open(self.part, "rb") as src, open(self.backup, "wb") as dst:
+                while block := src.read(_READ_BLOCK):
+                    dst.write(block)
+        os.ftruncate(self._fd, 0)
+        self.size = 0
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path.unlink()
+
+    def finish(self, render: Callable[[str], str] | None = None) -> None:
+        """Move the finished text onto the output, atomically and durably.
+
+        With ``render``, the output holds ``render(text)`` instead of the raw text.
+        """
+        self.sync()
+        try:
+            if render is None:
+                os.replace(self.part, self.output)
+            else:
+                tmp = sidecar(self.output, ".render.tmp")
+                with open(tmp, "w", encoding="utf-8") as f:
+                    f.write(render(self.read_all()))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.output)
+                self.part.unlink()
+            dir_fd = os.open(self.output.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+            with contextlib.suppress(FileNotFoundError):
+                self.journal_path.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot move the finished text to {self.output}: {exc.strerror}",
+                              hint=f"the text is kept in {self.part}") from None

@@ -1,0 +1,94 @@
+"""From what a user asked for to a settled ``DocumentJob``: template, variables, output."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from docgen.document import DocumentJob
+from docgen.errors import UsageError
+from docgen.templates import Template, load_template, render, resolve_values
+
+OUTPUT_SUFFIXES = (".md", ".txt", ".html")
+
+
+def slugify(text: str, *, limit: int = 60) -> str:
+    """A file-name-safe slug: ``"The History of Print!"`` becomes ``the-history-of-print``."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    slug = re.sub(r"[^\w]+", "-", text).strip("-_")
+    return slug[:limit].rstrip("-_") or "document"
+
+
+def parse_vars(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--var {pair!r} is not KEY=VALUE", hint="write it as --var audience=engineers")
+        values[key.strip()] = value
+    return values
+
+
+def output_path(output: str | None, topic: str | None) -> Path:
+    path = Path(output) if output else Path(slugify(topic or "document") + ".md")
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"-o {path}: the output must end in {', '.join(OUTPUT_SUFFIXES)}")
+    return path
+
+
+@dataclass(frozen=True)
+class Prompt:
+    template: Template
+    values: dict[str, str]
+    system: str
+    user: str
+
+    @property
+    def target_words(self) -> int | None:
+        words = self.values.get("words", "")
+        return int(words) if words.isdigit() and int(words) > 0 else None
+
+
+def build_prompt(*, template: str, topic: str | None, words: int | None, variables: Mapping[str, str],
+                 system: str | None, search: tuple[Path, ...] = ()) -> Prompt:
+    """Load and fill a template; every variable problem is reported at once."""
+    tpl = load_template(template, search=search)
+    given = dict(variables)
+    if topic is not None:
+        given["topic"] = topic
+    if words is not None:
+        given["words"] = str(words)
+    values = resolve_values(tpl, given)
+    return Prompt(tpl, values, system if system is not None else render(tpl.system, values), render(tpl.body, values))
+
+
+def messages_for(prompt: Prompt) -> tuple[dict[str, str], ...]:
+    system = ({"role": "system", "content": prompt.system},) if prompt.system else ()
+    return (*system, {"role": "user", "content": prompt.user})
+
+
+def sampling_for(*, temperature: float | None, max_tokens: int | None) -> dict[str, Any]:
+    sampling: dict[str, Any] = {}
+    if temperature is not None:
+        sampling["temperature"] = temperature
+    if max_tokens is not None:
+        sampling["max_tokens"] = max_tokens
+    return sampling
+
+
+def document_job(*, prompt: Prompt, output: Path, model: str, sampling: Mapping[str, Any],
+                 words: int | None, render_output: Any = None) -> DocumentJob:
+    """The job for ``prompt``; its fingerprint covers the template, values, model and sampling."""
+    inputs = {
+        "template": prompt.template.text,
+        "variables": prompt.values,
+        "system": prompt.system,
+        "model": model,
+        "temperature": sampling.get("temperature"),
+    }
+    return DocumentJob(output=output, messages=messages_for(prompt), sampling=dict(sampling), inputs=inputs,
+                       target_words=words if words is not None else prompt.target_words, render=render_output)

@@ -1,0 +1,193 @@
+"""One piece of text written by as many replies as it takes: retries and continuations.
+
+A chain starts at a byte offset of the partial file. Each reply streams onto the end
+of the file. A reply that stops at ``length`` is continued; a reply that breaks off
+(dropped connection, stall, 429/5xx, a mid-stream error) is retried after a backoff,
+and the retry is a continuation of whatever reached the file, never a restart.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from docgen.chunks import ChatStreamDecoder
+from docgen.client import list_models, stream_chat
+from docgen.continuation import OverlapTrimmer, continuation_request, cut_tail, mode_for_server
+from docgen.errors import DocgenError, RejectedError, StreamError
+from docgen.events import Progress, ProgressCallback
+from docgen.partial import PartialDocument
+from docgen.wordcount import WordCounter
+
+# finish reasons that mean the server failed, not that the model finished
+FAILED_FINISH = frozenset({"abort", "error", "network_error", "insufficient_system_resource"})
+BACKOFF_CAP = 60.0
+RETRY_AFTER_CAP = 300.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How hard to try. Nothing here changes the text a model is asked for."""
+
+    idle_timeout: float = 120.0
+    retries: int = 5
+    backoff: float = 1.0
+    max_continuations: int = 30
+    continue_mode: str = "auto"
+    context_tail: int = 12000
+
+
+class Session:
+    """What all chains of one run share: the client, the server's quirks as learned."""
+
+    def __init__(self, *, client: httpx.Client, base_url: str, model: str, policy: Policy,
+                 owned_by: str | None = None, probed_mode: str | None = None) -> None:
+        self.client = client
+        self.base_url = base_url
+        self.model = model
+        self.policy = policy
+        self.include_usage = True
+        self.context_tail = policy.context_tail
+        self._owned_by = owned_by
+        self._mode = policy.continue_mode if policy.continue_mode != "auto" else probed_mode
+
+    def continue_mode(self) -> str:
+        """The continuation mode; ``auto`` is settled on first use (see continuation.py)."""
+        if self._mode is None:
+            owner = self._owned_by
+            if owner is None:
+                try:
+                    models = list_models(client=self.client, base_url=self.base_url)
+                    owner = next((str(m.get("owned_by", "")) for m in models if m["id"] == self.model), "")
+                except DocgenError:
+                    owner = ""
+            self._mode = mode_for_server(owner)
+        return self._mode
+
+
+@dataclass
+class ChainState:
+    """A chain's record, kept in the journal."""
+
+    replies: list[dict[str, Any]]
+
+    @property
+    def continuations(self) -> int:
+        return max(0, len(self.replies) - 1)
+
+
+def _delay(attempt: int, base: float, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(retry_after, RETRY_AFTER_CAP)
+    return min(BACKOFF_CAP, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def run_chain(
+    *,
+    session: Session,
+    doc: PartialDocument,
+    start: int,
+    messages: list[dict[str, Any]],
+    sampling: dict[str, Any],
+    target_words: int | None,
+    counter: WordCounter,
+    state: ChainState,
+    progress: Progress,
+    on_progress: ProgressCallback,
+    checkpoint: Callable[[], None],
+) -> str:
+    """Write replies onto ``doc`` until the model stops; return the last finish reason.
+
+    ``counter`` counts this chain's words (it starts from the text already there).
+    ``checkpoint`` is called after each reply, to journal ``state``.
+    """
+    policy = session.policy
+    attempts = 0
+    while True:
+        continuing = doc.size > start
+        body: dict[str, Any] = {"model": session.model, "stream": True, **sampling}
+        if session.include_usage:
+            body["stream_options"] = {"include_usage": True}
+        trimmer: OverlapTrimmer | None = None
+        if continuing:
+            mode = session.continue_mode()
+            tail = cut_tail(doc.read_tail(session.context_tail, start=start), session.context_tail)
+            msgs, extra = continuation_request(messages=messages, partial=tail, mode=mode)
+            body.update(extra, messages=msgs)
+            if mode == "instruct":
+                trimmer = OverlapTrimmer(tail)
+        else:
+            body["messages"] = messages
+
+        def write(text: str, trimmer: OverlapTrimmer | None = trimmer) -> None:
+            if trimmer is not None:
+                text = trimmer.feed(text)
+                if not text:
+                    return
+            doc.append(text)
+            counter.add(text)
+
+        tokens_before = progress.tokens
+
+        def tick(decoder: ChatStreamDecoder, base: int = tokens_before) -> None:
+            progress.tokens = base + decoder.content_events
+            progress.reasoning_tokens = decoder.reasoning_events
+            progress.section_words = counter.words
+            if decoder.content_events:
+                if progress.writing_since is None:
+                    progress.writing_since = time.monotonic()
+                    progress.tokens_at_writing = progress.tokens
+                progress.phase = "writing"
+            elif decoder.reasoning_events:
+                progress.phase = "thinking"
+            on_progress(progress)
+
+        size_before = doc.size
+        progress.continuation = len(state.replies)
+        progress.phase = "connecting"
+        on_progress(progress)
+        try:
+            outcome = stream_chat(client=session.client, base_url=session.base_url, body=body,
+                                  idle_timeout=policy.idle_timeout, on_text=write, on_tick=tick)
+            if trimmer is not None:
+                write(trimmer.flush(), None)
+            if outcome.finish_reason in FAILED_FINISH:
+                raise StreamError(f"the server stopped the reply with finish_reason {outcome.finish_reason!r}")
+        except RejectedError as exc:
+            if exc.status == 400 and "stream_options" in body:
+                session.include_usage = False  # some servers refuse stream_options
+                continue
+            if exc.status == 400 and continuing and session.context_tail > 1000 and "context" in exc.message.lower():
+                session.context_tail //= 2  # the prompt plus the tail is too long for the model
+                continue
+            raise
+        except DocgenError as exc:
+            if not exc.retryable:
+                raise
+            if doc.size > size_before:
+                attempts = 0  # it got somewhere: the budget is for failures in a row
+            attempts += 1
+            if attempts > policy.retries:
+                raise
+            delay = _delay(attempts, policy.backoff, getattr(exc, "retry_after", None))
+            progress.phase = "retrying"
+            progress.note = f"{exc.message} (retry {attempts}/{policy.retries} in {delay:.0f}s)"
+            on_progress(progress)
+            time.sleep(delay)
+            progress.note = ""
+            continue
+        attempts = 0
+        state.replies.append({"finish_reason": outcome.finish_reason, "usage": outcome.usage,
+                              "bytes": doc.size - size_before})
+        checkpoint()
+        if outcome.finish_reason != "length":
+            return outcome.finish_reason or "stop"
+        if target_words is not None and counter.words >= target_words:
+            return "length"
+        if state.continuations >= policy.max_continuations:
+            return "length"
