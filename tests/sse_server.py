@@ -117,6 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._plain(400, '{"error": {"message": "stream_options: extra fields not permitted"}}')
         text = self._reply_text(body)
         rng = random.Random(script.seed * 1000 + chats)
+        if not body.get("stream"):
+            return self._whole(body, text)
         if script.cap_chars is not None and len(text) > script.cap_chars:
             text, finish = text[: script.cap_chars], "length"
         else:
@@ -132,21 +134,50 @@ class _Handler(BaseHTTPRequestHandler):
             if any(needle in str(m.get("content")) for m in messages if m["role"] == "user"):
                 return reply
         last = messages[-1]
-        prefill = FLAVOUR_PREFILL.get(script.flavour) if script.prefill is True else script.prefill
         if last["role"] == "user" and CONTINUE_MARK in last["content"] and messages[-2]["role"] == "assistant":
             tail = messages[-2]["content"]
             at = self._position(doc, tail)
             return doc[max(0, at - script.overlap) : at][-len(tail):] + doc[at:] if script.overlap else doc[at:]
         if last["role"] == "assistant":
-            understood = (
-                (prefill == "prefill")
-                or (prefill == "vllm" and body.get("continue_final_message") and body.get("add_generation_prompt") is False)
-                or (prefill == "prefix" and last.get("prefix") is True)
-            )
-            if understood:
+            if self._understood(body):
                 return doc[self._position(doc, last["content"]) :]
             return doc  # a new turn: the model starts over, as a real one would
         return doc
+
+    def _understood(self, body: dict[str, Any]) -> bool:
+        """Does this flavour continue the final assistant message of ``body``?"""
+        script = self.server.script
+        prefill = FLAVOUR_PREFILL.get(script.flavour) if script.prefill is True else script.prefill
+        last = body["messages"][-1]
+        return last["role"] == "assistant" and bool(
+            (prefill == "prefill")
+            or (prefill == "vllm" and body.get("continue_final_message") and body.get("add_generation_prompt") is False)
+            or (prefill == "prefix" and last.get("prefix") is True)
+        )
+
+    def prompt_tokens(self, body: dict[str, Any]) -> int:
+        """A stand-in tokenizer over a ChatML rendering, honest about prefill."""
+        rendered = "".join(f"<|im_start|> {m['role']} {m['content']} <|im_end|> " for m in body["messages"])
+        if self._understood(body):
+            rendered = rendered[: -len(" <|im_end|> ")]
+        else:
+            rendered += "<|im_start|> assistant "
+        return len(rendered.split())
+
+    def _whole(self, body: dict[str, Any], text: str) -> None:
+        script = self.server.script
+        limit = body.get("max_tokens")
+        words = text.split(" ")
+        if limit is not None and len(words) > limit:
+            text, finish = " ".join(words[:limit]), "length"
+        else:
+            finish = "stop"
+        usage = {"prompt_tokens": self.prompt_tokens(body), "completion_tokens": min(len(words), limit or len(words))}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        reply = {"id": "chatcmpl-8", "object": "chat.completion", "created": 1700000000, "model": script.model,
+                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                              "finish_reason": finish}], "usage": usage}
+        self._plain(200, json.dumps(reply))
 
     @staticmethod
     def _position(doc: str, tail: str) -> int:
@@ -191,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
         reasoning_key = "reasoning" if flavour in ("vllm", "ollama", "openrouter") else "reasoning_content"
         for i in range(script.reasoning):
             send(chunk({reasoning_key: f"thinking {i} "}))
-        usage = {"prompt_tokens": 11, "completion_tokens": 0, "total_tokens": 11}
+        usage = {"prompt_tokens": self.prompt_tokens(body), "completion_tokens": 0, "total_tokens": 0}
         pos, n = 0, 0
         while pos < len(text):
             if fault is not None and fault.after == n and fault.kind in ("error_event", "malformed", "finish"):
