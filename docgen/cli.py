@@ -110,16 +110,17 @@ def write(**opts: Any) -> None:
             click.echo(f"## {message['role']}\n\n{message['content']}\n")
         click.echo("## request body\n\n" + json.dumps(body, indent=2, ensure_ascii=False))
         return
-    from docgen.partial import check_writable
+    from docgen.document import preflight
 
-    check_writable(output)
+    existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
+    preflight(output, existing=existing, force=opts["force"])
     _RUN["partial"] = f"{output}.part"
     with _session(opts, base_url) as session:
         job = plan.document_job(prompt=prompt, output=output, model=session.model, sampling=sampling, words=opts["words"])
         meter = _meter(opts["quiet"])
         try:
             result = write_document(session=session, job=job, force=opts["force"], on_progress=meter,
-                                    existing="restart" if opts["restart"] else "resume" if opts["resume"] else "auto")
+                                    existing=existing)
         finally:
             getattr(meter, "close", lambda: None)()
     _report(result, as_json=opts["as_json"], quiet=opts["quiet"])

@@ -8,8 +8,11 @@ The modes, from the server's point of view:
   (llama.cpp, TGI, OpenRouter where the provider supports it).
 - ``prefix``: the final assistant message carries ``prefix: true`` (DeepSeek beta).
 - ``instruct``: the text as an assistant turn, then a user turn asking to continue
-  exactly where it stopped. Works on any server; the model may repeat the end of the
-  text, so the repeated overlap is cut at the seam (``OverlapTrimmer``).
+  exactly where it stopped. Works on any server.
+
+Whatever the mode, the start of a continuation that repeats the end of the text is cut
+at the seam (``OverlapTrimmer``): instruct-mode models often repeat the last words, and
+llama.cpp's server echoes the whole prefilled text at the start of its reply.
 """
 
 from __future__ import annotations

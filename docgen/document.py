@@ -80,6 +80,16 @@ def open_partial(doc: PartialDocument, job: DocumentJob, *, existing: str) -> di
     return journal
 
 
+def preflight(output: Path, *, existing: str = "auto", force: bool = False) -> None:
+    """The checks that need no server: a writable place, no clobbering, something to resume."""
+    check_writable(output)
+    if output.exists() and not force:
+        raise OutputError(f"{output} already exists", hint="use --force to overwrite it, or choose another -o path")
+    part = PartialDocument(output).part
+    if existing == "resume" and not (part.exists() and part.stat().st_size):
+        raise ResumeError(f"there is nothing to resume for {output}", hint="run without --resume")
+
+
 def write_document(
     *,
     session: Session,
@@ -90,9 +100,7 @@ def write_document(
 ) -> WriteResult:
     """Stream ``job`` into its output, continuing a matching partial; return the summary."""
     started = time.monotonic()
-    check_writable(job.output)
-    if job.output.exists() and not force:
-        raise OutputError(f"{job.output} already exists", hint="use --force to overwrite it, or choose another -o path")
+    preflight(job.output, existing=existing, force=force)
     with PartialDocument(job.output) as doc:
         try:
             journal = open_partial(doc, job, existing=existing)

@@ -119,8 +119,7 @@ def run_chain(
             tail = cut_tail(doc.read_tail(session.context_tail, start=start), session.context_tail)
             msgs, extra = continuation_request(messages=messages, partial=tail, mode=mode)
             body.update(extra, messages=msgs)
-            if mode == "instruct":
-                trimmer = OverlapTrimmer(tail)
+            trimmer = OverlapTrimmer(tail)  # instruct-mode models repeat; llama.cpp echoes the prefill
         else:
             body["messages"] = messages
 

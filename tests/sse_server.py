@@ -123,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
             text, finish = text[: script.cap_chars], "length"
         else:
             finish = "stop"
+        last = body["messages"][-1]
+        if script.flavour == "llamacpp" and self._understood(body):
+            text = last["content"] + text  # llama.cpp's server streams the prefilled text again first
         max_tokens = body.get("max_tokens")
         self._stream(body, text, finish, fault, rng, max_tokens)
 
@@ -140,7 +143,9 @@ class _Handler(BaseHTTPRequestHandler):
             return doc[max(0, at - script.overlap) : at][-len(tail):] + doc[at:] if script.overlap else doc[at:]
         if last["role"] == "assistant":
             if self._understood(body):
-                return doc[self._position(doc, last["content"]) :]
+                at = self._position(doc, last["content"])
+                # llama.cpp's server streams the prefilled text again before the new text
+                return doc[at:]
             return doc  # a new turn: the model starts over, as a real one would
         return doc
 
