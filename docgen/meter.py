@@ -68,15 +68,17 @@ class Meter:
         self.color = color
         self.interval = interval if interval is not None else (0.1 if live else 5.0)
         self._next = 0.0
-        self._phase = ""
+        self._last = ("", "")
         self._drawn = False
 
     def __call__(self, p: Progress) -> None:
         now = time.monotonic()
-        if now < self._next and p.phase == self._phase and p.phase != "done":
+        key = (p.phase, p.note)
+        urgent = key != self._last and (self.live or p.phase in ("done", "retrying"))
+        if now < self._next and not urgent:
             return
         self._next = now + self.interval
-        self._phase = p.phase
+        self._last = key
         line = describe(p, now)
         if self.live:
             if self.color:

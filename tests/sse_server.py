@@ -39,6 +39,11 @@ class Fault:
     error_event: after ``after`` content events, send the flavour's mid-stream error.
     malformed: after ``after`` content events, send an event that is not JSON.
     finish: end the reply after ``after`` content events with finish_reason ``reason``.
+    raw: after ``after`` content events, send the bytes ``raw`` as they are and end the
+        body there (no finish chunk, no ``[DONE]``): invalid UTF-8, broken SSE, ...
+
+    A ``status`` answer is sent with Content-Type ``content_type`` (``status=200`` with
+    ``content_type="text/plain"`` plays a server that is not an event stream at all).
     """
 
     kind: str
@@ -49,6 +54,8 @@ class Fault:
     body: str = '{"error": {"message": "overloaded, try later"}}'
     headers: dict[str, str] = field(default_factory=dict)
     reason: str = "abort"
+    raw: bytes = b""
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -112,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.endswith("/chat/completions"):
             return self._plain(404, '{"error": {"message": "no such route"}}')
         if fault is not None and fault.kind == "status":
-            return self._plain(fault.status, fault.body, "application/json", fault.headers)
+            return self._plain(fault.status, fault.body, fault.content_type, fault.headers)
         if "stream_options" in body and not script.stream_options_ok:
             return self._plain(400, '{"error": {"message": "stream_options: extra fields not permitted"}}')
         text = self._reply_text(body)
@@ -127,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
         if script.flavour == "llamacpp" and self._understood(body):
             text = last["content"] + text  # llama.cpp's server streams the prefilled text again first
         max_tokens = body.get("max_tokens")
-        self._stream(body, text, finish, fault, rng, max_tokens)
+        self._stream(body, text, finish, fault, rng, max_tokens, index)
 
     # -- what the "model" says -------------------------------------------------------
     def _reply_text(self, body: dict[str, Any]) -> str:
@@ -230,7 +237,10 @@ class _Handler(BaseHTTPRequestHandler):
         usage = {"prompt_tokens": self.prompt_tokens(body), "completion_tokens": 0, "total_tokens": 0}
         pos, n = 0, 0
         while pos < len(text):
-            if fault is not None and fault.after == n and fault.kind in ("error_event", "malformed", "finish"):
+            if fault is not None and fault.after == n and fault.kind in ("error_event", "malformed", "finish", "raw"):
+                if fault.kind == "raw":
+                    out.append(fault.raw)
+                    return out
                 if fault.kind == "malformed":
                     send('{"choices": [{"delta": {"content": "oops"')
                 elif fault.kind == "finish":
@@ -271,9 +281,10 @@ class _Handler(BaseHTTPRequestHandler):
             send("[DONE]")
 
     def _stream(self, body: dict[str, Any], text: str, finish: str, fault: Fault | None,
-                rng: random.Random, max_tokens: Any) -> None:
+                rng: random.Random, max_tokens: Any, index: int) -> None:
         script = self.server.script
         wire = b"".join(e for e in self._events(body, text, finish, fault, rng) if isinstance(e, bytes))
+        self.server.recorder.requests[index]["wire"] = wire  # the whole body this reply was to send
         self.send_response(200)
         self.send_header("Content-Type", script.content_type)
         self.send_header("Transfer-Encoding", "chunked")

@@ -1,0 +1,51 @@
+"""Starting the real llama.cpp server of ../shared/tools/llama-server.sh for tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+SCRIPT = Path(os.environ.get("DOCGEN_LLAMA_SCRIPT", Path(__file__).resolve().parents[2] / "shared/tools/llama-server.sh"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LlamaServer:
+    """A llama-server process on a free loopback port; ``why_not`` says why there is none."""
+
+    def __init__(self, *flags: str) -> None:
+        self.flags = flags
+        self.pid: int | None = None
+        self.port = free_port()
+        self.why_not = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> LlamaServer:
+        if not SCRIPT.is_file():
+            self.why_not = f"no llama.cpp tool at {SCRIPT}"
+            return self
+        result = subprocess.run(["bash", str(SCRIPT), "start", str(self.port), *self.flags],
+                                capture_output=True, text=True, timeout=1800)
+        if result.returncode != 0:
+            self.why_not = f"the llama.cpp server could not be built or started: {result.stderr.strip()[-300:]}"
+        else:
+            self.pid = int(result.stdout.strip().splitlines()[-1])
+        return self
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self.pid = None
