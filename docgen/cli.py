@@ -79,9 +79,25 @@ def cli() -> None:
     """
 
 
+def longform_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--outline", metavar="auto|FILE", help="Write by outline: plan one (auto) or use FILE, then "
+                     "write section by section. For 10k-20k words."),
+        click.option("--parallel", type=click.IntRange(min=1, max=16), default=1, show_default=True,
+                     help="With --outline: sections written at once (each then sees only the outline)."),
+        click.option("--outline-prompt", default="outline", show_default=True, help="Template of the outline step."),
+        click.option("--section-prompt", default="section", show_default=True, help="Template of the section step."),
+        click.option("--toc", is_flag=True, help="Insert a table of contents built from the headings."),
+        click.option("--fix", is_flag=True, help="Close a code fence the model left open (prose is never rewritten)."),
+    ]):
+        f = option(f)
+    return f
+
+
 @cli.command()
 @generation_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="The .md, .txt or .html file (default: from the topic).")
+@longform_options
 @server_options
 @robustness_options
 @click.option("--force", is_flag=True, help="Overwrite an existing finished document.")
@@ -92,8 +108,11 @@ def cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the prompt and the request body, then exit. No network.")
 def write(**opts: Any) -> None:
     """Write a document: stream the model's reply to a file, chunk by chunk."""
+    from functools import partial
+
     from docgen import plan
-    from docgen.document import write_document
+    from docgen.document import preflight, write_document
+    from docgen.finishing import OutputFormat, finish_markdown
 
     if opts["restart"] and opts["resume"]:
         raise click.UsageError("--restart and --resume contradict each other")
@@ -103,27 +122,66 @@ def write(**opts: Any) -> None:
     sampling = plan.sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
     base_url = opts["base_url"].rstrip("/")
     if opts["dry_run"]:
-        body = {"model": opts["model"] or "(the server's only model)", "stream": True,
-                "stream_options": {"include_usage": True}, **sampling, "messages": list(plan.messages_for(prompt))}
-        click.echo(f"# POST {base_url}/chat/completions -> {output}\n")
-        for message in body["messages"]:
-            click.echo(f"## {message['role']}\n\n{message['content']}\n")
-        click.echo("## request body\n\n" + json.dumps(body, indent=2, ensure_ascii=False))
+        _dry_run(base_url, output, opts["model"], sampling, list(plan.messages_for(prompt)))
         return
-    from docgen.document import preflight
-
     existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
-    preflight(output, existing=existing, force=opts["force"])
+    if not opts["outline"]:
+        preflight(output, existing=existing, force=opts["force"])
+    finish = partial(finish_markdown, fmt=OutputFormat.for_path(output, toc=opts["toc"], fix=opts["fix"]),
+                     title=opts["topic"] or "")
     _RUN["partial"] = f"{output}.part"
-    with _session(opts, base_url) as session:
-        job = plan.document_job(prompt=prompt, output=output, model=session.model, sampling=sampling, words=opts["words"])
-        meter = _meter(opts["quiet"])
-        try:
-            result = write_document(session=session, job=job, force=opts["force"], on_progress=meter,
-                                    existing=existing)
-        finally:
-            getattr(meter, "close", lambda: None)()
-    _report(result, as_json=opts["as_json"], quiet=opts["quiet"])
+    with _session(opts, base_url) as session, _meter(opts["quiet"]) as meter:
+        if opts["outline"]:
+            job = plan.longform_job(prompt=prompt, output=output, model=session.model, sampling=sampling,
+                                    words=opts["words"], outline=opts["outline"], parallel=opts["parallel"],
+                                    outline_prompt=opts["outline_prompt"], section_prompt=opts["section_prompt"],
+                                    finish=finish)
+            from docgen.longform import write_longform
+
+            result = write_longform(session=session, job=job, existing=existing, force=opts["force"], on_progress=meter)
+        else:
+            job = plan.document_job(prompt=prompt, output=output, model=session.model, sampling=sampling,
+                                    words=opts["words"], finish=finish)
+            result = write_document(session=session, job=job, force=opts["force"], on_progress=meter, existing=existing)
+    _report(result, as_json=opts["as_json"], quiet=opts["quiet"], target=opts["words"] or prompt.target_words)
+
+
+@cli.command()
+@generation_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The outline file (default: from the topic).")
+@click.option("--outline-prompt", default="outline", show_default=True, help="Template of the outline step.")
+@server_options
+@robustness_options
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def outline(**opts: Any) -> None:
+    """Write only the outline, to edit and then pass to `docgen write --outline FILE`."""
+    from docgen import plan
+    from docgen.longform import plan_outline
+
+    prompt = plan.build_prompt(template=opts["template"], topic=opts["topic"], words=opts["words"],
+                               variables=plan.parse_vars(opts["variables"]), system=opts["system"])
+    output = plan.output_path(opts["output"] or plan.slugify(opts["topic"] or "document") + ".outline.md", None)
+    sampling = plan.sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
+    _RUN["partial"] = f"{output}.part"
+    with _session(opts, opts["base_url"].rstrip("/")) as session, _meter(opts["quiet"]) as meter:
+        job = plan.longform_job(prompt=prompt, output=output, model=session.model, sampling=sampling,
+                                words=opts["words"], outline="auto", parallel=1, outline_prompt=opts["outline_prompt"],
+                                section_prompt="section")
+        result = plan_outline(session=session, job=job, output=output, words=job.words or 9600,
+                              existing="restart", on_progress=meter)
+    output.write_text(result.to_markdown(), encoding="utf-8")
+    if not opts["quiet"]:
+        click.echo(f"wrote {output}: {len(result.sections)} sections, {result.total:,} words planned; edit it, then "
+                   f"run: docgen write --outline {output} ...", err=True)
+
+
+def _dry_run(base_url: str, output: Any, model: str | None, sampling: dict[str, Any], messages: list[Any]) -> None:
+    body = {"model": model or "(the server's only model)", "stream": True,
+            "stream_options": {"include_usage": True}, **sampling, "messages": messages}
+    click.echo(f"# POST {base_url}/chat/completions -> {output}\n")
+    for message in messages:
+        click.echo(f"## {message['role']}\n\n{message['content']}\n")
+    click.echo("## request body\n\n" + json.dumps(body, indent=2, ensure_ascii=False))
 
 
 class _session:
@@ -150,27 +208,40 @@ class _session:
         self.client.close()
 
 
-def _meter(quiet: bool) -> Callable[[Any], None]:
-    from docgen.meter import Meter, quiet as no_meter
+def _meter(quiet: bool) -> Any:
+    """The progress display: a context manager whose value is the ``on_progress`` callback."""
+    from docgen.meter import Meter
 
-    if quiet:
-        return no_meter
     live = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
-    return Meter(sys.stderr, live=live, color=live and "NO_COLOR" not in os.environ)
+    return Meter(sys.stderr, live=live, color=live and "NO_COLOR" not in os.environ, enabled=not quiet)
 
 
-def _report(result: Any, *, as_json: bool, quiet: bool) -> None:
+def _report(result: Any, *, as_json: bool, quiet: bool, target: int | None) -> None:
     from dataclasses import asdict
 
+    from docgen.wordcount import length_score
+
+    summary = asdict(result)
+    headings = summary["markdown"].get("headings", [])
+    summary["headings"] = len(headings)
+    summary["length_score"] = round(length_score(target, result.words), 1) if target else None
+    warnings = [*result.warnings, *summary["markdown"].get("warnings", [])]
     if as_json:
-        click.echo(json.dumps(asdict(result), ensure_ascii=False))
-    if not quiet:
-        tokens = f", {result.tokens:,} tokens" if result.tokens is not None else ""
-        conts = f", {result.continuations} continuations" if result.continuations else ""
-        click.echo(f"wrote {result.path}: {result.words:,} words{tokens}{conts} in {result.seconds:.1f}s "
-                   f"(finish: {result.finish_reason})", err=True)
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
+        click.echo(json.dumps(summary, ensure_ascii=False))
+    if quiet:
+        return
+    tokens = f", {result.tokens:,} tokens" if result.tokens is not None else ""
+    conts = f", {result.continuations} continuations" if result.continuations else ""
+    click.echo(f"wrote {result.path}: {result.words:,} words{tokens}{conts}, {len(headings)} headings "
+               f"in {result.seconds:.1f}s (finish: {result.finish_reason})", err=True)
+    if target:
+        click.echo(f"length score {summary['length_score']:.0f}/100 ({result.words:,} of {target:,} words)", err=True)
+    for section in result.sections:
+        click.echo(f"  {section['words']:>6,} / {section['budget']:<6,} {section['title']}", err=True)
+    for fixed in summary["markdown"].get("fixed", []):
+        click.echo(f"fixed: {fixed}", err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.group(invoke_without_command=True)

@@ -31,7 +31,7 @@ class DocumentJob:
     sampling: Mapping[str, Any]  # temperature, max_tokens, ...: sent in every request
     inputs: Mapping[str, Any]  # what shapes the text (template, variables, model, sampling)
     target_words: int | None = None
-    render: Callable[[str], str] | None = None  # turns the raw text into the output format
+    finish: Callable[[str], tuple[str | None, dict[str, Any]]] | None = None  # raw text -> (output, report)
 
     @property
     def fingerprint(self) -> str:
@@ -51,6 +51,8 @@ class WriteResult:
     continuations: int
     resumed: bool
     warnings: tuple[str, ...] = field(default=())
+    markdown: dict[str, Any] = field(default_factory=dict)  # checks and headings of the finished text
+    sections: tuple[dict[str, Any], ...] = ()  # outline mode: title, budget and words of each
 
 
 def describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
@@ -132,7 +134,7 @@ def write_document(
             doc.close()
             _drop_if_empty(doc)
             raise
-        doc.finish(job.render)
+        report = finish_output(doc, job.finish)
     progress.phase = "done"
     progress.words = counter.words
     on_progress(progress)
@@ -141,7 +143,22 @@ def write_document(
         seconds=round(time.monotonic() - started, 3), finish_reason=finish, model=session.model,
         finish_reasons=tuple(r["finish_reason"] for r in state.replies), continuations=state.continuations,
         resumed=resumed, warnings=tuple(_warnings(finish, state, job, counter.words, session)),
+        markdown=report,
     )
+
+
+def finish_output(doc: PartialDocument, finish: Callable[[str], tuple[str | None, dict[str, Any]]] | None) -> dict[str, Any]:
+    """Move the finished text into place through ``finish``; return what it reported."""
+    report: dict[str, Any] = {}
+
+    def render(text: str) -> str | None:
+        assert finish is not None
+        output, found = finish(text)
+        report.update(found)
+        return output
+
+    doc.finish(render if finish is not None else None)
+    return report
 
 
 def _words_into(progress: Progress, counter: Any, on_progress: ProgressCallback) -> ProgressCallback:

@@ -15,7 +15,8 @@
     │   └── UnavailableError         9  429 / 5xx / 408 / 409 (retried first)
     ├── StreamError                 10  the reply broke off: idle timeout, dropped
     │                                   connection, malformed SSE, a mid-stream error
-    └── BatchError                  11  one or more jobs of a batch failed
+    ├── BatchError                  11  one or more jobs of a batch failed
+    └── OutlineError                12  the model's outline stayed unusable after retries
 
 An interruption (Ctrl-C, SIGTERM) exits 130. Anything else that escapes is a bug and
 exits 70 with one line asking for a report. ``retryable`` errors are retried, as a
@@ -116,6 +117,10 @@ class BatchError(DocgenError):
     exit_code = 11
 
 
+class OutlineError(DocgenError):
+    exit_code = 12
+
+
 EXIT_CODES: dict[str, int] = {
     "ok": 0,
     "usage": UsageError.exit_code,
@@ -128,6 +133,7 @@ EXIT_CODES: dict[str, int] = {
     "unavailable": UnavailableError.exit_code,
     "stream": StreamError.exit_code,
     "batch": BatchError.exit_code,
+    "outline": OutlineError.exit_code,
     "internal": EXIT_INTERNAL,
     "interrupted": EXIT_INTERRUPTED,
 }

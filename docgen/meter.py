@@ -62,7 +62,9 @@ def _eta(p: Progress, now: float) -> float | None:
 class Meter:
     """An ``on_progress`` callback that draws. ``live`` redraws one terminal line."""
 
-    def __init__(self, stream: TextIO, *, live: bool, color: bool, interval: float | None = None) -> None:
+    def __init__(self, stream: TextIO, *, live: bool, color: bool, interval: float | None = None,
+                 enabled: bool = True) -> None:
+        self.enabled = enabled
         self.stream = stream
         self.live = live
         self.color = color
@@ -71,7 +73,15 @@ class Meter:
         self._last = ("", "")
         self._drawn = False
 
+    def __enter__(self) -> Meter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __call__(self, p: Progress) -> None:
+        if not self.enabled:
+            return
         now = time.monotonic()
         key = (p.phase, p.note)
         urgent = key != self._last and (self.live or p.phase in ("done", "retrying"))
@@ -99,6 +109,3 @@ class Meter:
             self.stream.flush()
             self._drawn = False
 
-
-def quiet(_: Progress) -> None:
-    """The meter of ``--quiet``."""

@@ -196,19 +196,21 @@ class PartialDocument:
         with contextlib.suppress(FileNotFoundError):
             self.journal_path.unlink()
 
-    def finish(self, render: Callable[[str], str] | None = None) -> None:
+    def finish(self, render: Callable[[str], str | None] | None = None) -> None:
         """Move the finished text onto the output, atomically and durably.
 
-        With ``render``, the output holds ``render(text)`` instead of the raw text.
+        With ``render``, the output holds ``render(text)`` instead of the raw text
+        (unless it returns None: the raw text is the output).
         """
         self.sync()
+        rendered = render(self.read_all()) if render is not None else None
         try:
-            if render is None:
+            if rendered is None:
                 os.replace(self.part, self.output)
             else:
                 tmp = sidecar(self.output, ".render.tmp")
                 with open(tmp, "w", encoding="utf-8") as f:
-                    f.write(render(self.read_all()))
+                    f.write(rendered)
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, self.output)

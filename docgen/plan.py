@@ -80,15 +80,38 @@ def sampling_for(*, temperature: float | None, max_tokens: int | None) -> dict[s
     return sampling
 
 
-def document_job(*, prompt: Prompt, output: Path, model: str, sampling: Mapping[str, Any],
-                 words: int | None, render_output: Any = None) -> DocumentJob:
-    """The job for ``prompt``; its fingerprint covers the template, values, model and sampling."""
-    inputs = {
+def document_inputs(prompt: Prompt, *, model: str, sampling: Mapping[str, Any]) -> dict[str, Any]:
+    """What shapes the text, for the fingerprint: template, values, system, model, sampling."""
+    return {
         "template": prompt.template.text,
         "variables": prompt.values,
         "system": prompt.system,
         "model": model,
         "temperature": sampling.get("temperature"),
     }
-    return DocumentJob(output=output, messages=messages_for(prompt), sampling=dict(sampling), inputs=inputs,
-                       target_words=words if words is not None else prompt.target_words, render=render_output)
+
+
+def document_job(*, prompt: Prompt, output: Path, model: str, sampling: Mapping[str, Any],
+                 words: int | None, finish: Any = None) -> DocumentJob:
+    """The job for ``prompt``; its fingerprint covers the template, values, model and sampling."""
+    return DocumentJob(output=output, messages=messages_for(prompt), sampling=dict(sampling),
+                       inputs=document_inputs(prompt, model=model, sampling=sampling),
+                       target_words=words if words is not None else prompt.target_words, finish=finish)
+
+
+def longform_job(*, prompt: Prompt, output: Path, model: str, sampling: Mapping[str, Any], words: int | None,
+                 outline: str, parallel: int, outline_prompt: str, section_prompt: str,
+                 finish: Any = None, search: tuple[Path, ...] = ()) -> Any:
+    """The job of ``--outline auto|FILE``: the document's prompt becomes the request."""
+    from docgen.longform import LongformJob
+
+    outline_file = None if outline == "auto" else Path(outline)
+    if outline_file is not None and not outline_file.is_file():
+        raise UsageError(f"--outline {outline}: no such file", hint="give an outline file, or --outline auto")
+    return LongformJob(
+        output=output, request=prompt.user, system=prompt.system,
+        inputs=document_inputs(prompt, model=model, sampling=sampling), sampling=dict(sampling),
+        words=words if words is not None else prompt.target_words,
+        outline_template=load_template(outline_prompt, search=search),
+        section_template=load_template(section_prompt, search=search),
+        outline_file=outline_file, parallel=parallel, finish=finish)

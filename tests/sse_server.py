@@ -75,7 +75,9 @@ class Script:
     prefill: str | None | bool = True  # True: the flavour's own; else override
     stream_options_ok: bool = True
     content_type: str = "text/event-stream; charset=utf-8"
-    outlines: dict[str, str] = field(default_factory=dict)  # prompt substring -> reply text
+    # a prompt substring -> the document it gets; a list gives successive fresh requests the next one
+    documents: dict[str, str | list[str]] = field(default_factory=dict)
+    slow: dict[str, float] = field(default_factory=dict)  # a prompt substring -> seconds between writes
 
 
 class Recorder:
@@ -138,11 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- what the "model" says -------------------------------------------------------
     def _reply_text(self, body: dict[str, Any]) -> str:
-        script, doc = self.server.script, self.server.script.document
+        script = self.server.script
         messages = body["messages"]
-        for needle, reply in script.outlines.items():
-            if any(needle in str(m.get("content")) for m in messages if m["role"] == "user"):
-                return reply
+        doc = self.document_for(body)
         last = messages[-1]
         if last["role"] == "user" and CONTINUE_MARK in last["content"] and messages[-2]["role"] == "assistant":
             tail = messages[-2]["content"]
@@ -155,6 +155,25 @@ class _Handler(BaseHTTPRequestHandler):
                 return doc[at:]
             return doc  # a new turn: the model starts over, as a real one would
         return doc
+
+    def document_for(self, body: dict[str, Any]) -> str:
+        script = self.server.script
+        asked = "".join(str(m.get("content")) for m in body["messages"] if m["role"] == "user")
+        for needle, doc in script.documents.items():
+            if needle in asked:
+                if isinstance(doc, str):
+                    return doc
+                fresh = body["messages"][-1]["role"] == "user" and CONTINUE_MARK not in asked
+                with self.server.recorder.lock:
+                    seen = self.server.fresh.get(needle, 0)
+                    self.server.fresh[needle] = seen + fresh
+                return doc[min(seen + fresh - 1, len(doc) - 1)] if fresh else doc[min(seen - 1, len(doc) - 1)]
+        return script.document
+
+    def delay_for(self, body: dict[str, Any]) -> float:
+        asked = "".join(str(m.get("content")) for m in body["messages"] if m["role"] == "user")
+        slow = self.server.script.slow
+        return next((d for needle, d in slow.items() if needle in asked), self.server.script.delay)
 
     def _understood(self, body: dict[str, Any]) -> bool:
         """Does this flavour continue the final assistant message of ``body``?"""
@@ -292,6 +311,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         limit = fault.after if fault is not None and fault.kind in ("drop", "stall") else None
+        delay = self.delay_for(body)
         pos = 0
         try:
             while pos < len(wire):
@@ -310,8 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                if script.delay:
-                    time.sleep(script.delay)
+                if delay:
+                    time.sleep(delay)
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
@@ -346,6 +366,7 @@ class _Server(ThreadingHTTPServer):
         self.script = script
         self.recorder = Recorder()
         self.stopping = threading.Event()
+        self.fresh: dict[str, int] = {}
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that hangs up is part of the tests, not news

@@ -1,0 +1,138 @@
+"""The programs being compared, each as the command that streams one document to a file."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from corpus import MODEL
+from measure import Command
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PY = sys.executable
+PROMPT = "Write the document."
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of every child: no docgen/OpenAI settings leak in from the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCGEN_", "OPENAI_", "LLM_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**env, **extra}
+
+
+@dataclass(frozen=True)
+class Client:
+    """One way to stream a document: ``command(base_url, words, workdir)`` and where its text lands."""
+
+    name: str
+    build: Callable[[str, int, Path], Command]
+    trailing_newline: bool = False  # it prints one "\n" after the text (llm does)
+
+    def command(self, base_url: str, words: int, workdir: Path) -> Command:
+        return self.build(base_url, words, workdir)
+
+    def output(self, workdir: Path) -> Path:
+        return workdir / f"{self.name}.md"
+
+    def produced(self, workdir: Path) -> bytes:
+        """The document the client wrote, as it should compare with the expected bytes."""
+        data = self.output(workdir).read_bytes()
+        return data[:-1] if self.trailing_newline and data.endswith(b"\n") else data
+
+
+def docgen_write(base_url: str, words: int, output: Path) -> Command:
+    """docgen's real ``write`` path, end to end. ``--words`` makes the one reply the whole job."""
+    return Command((PY, "-m", "docgen", "write", "--topic", "bench", "-o", str(output), "--base-url", base_url,
+                    "--model", MODEL, "--words", str(words), "--force", "--quiet"), env=child_env(), cwd=str(output.parent))
+
+
+def _docgen(base_url: str, words: int, workdir: Path) -> Command:
+    return docgen_write(base_url, words, workdir / "docgen.md")
+
+
+def _peer(script: str, name: str) -> Callable[[str, int, Path], Command]:
+    def build(base_url: str, words: int, workdir: Path) -> Command:
+        return Command((PY, str(HERE / script), base_url, MODEL, str(workdir / f"{name}.md")), env=child_env(),
+                       cwd=str(workdir))
+    return build
+
+
+def llm_path() -> str | None:
+    """The ``llm`` command, beside this Python or on PATH, if it is installed."""
+    beside = Path(PY).parent / "llm"
+    return str(beside) if beside.exists() else shutil.which("llm")
+
+
+def _llm(base_url: str, words: int, workdir: Path) -> Command:
+    home = workdir / "llm-home"  # llm reads its models from here; nothing touches the user's own
+    home.mkdir(exist_ok=True)
+    (home / "extra-openai-models.yaml").write_text(
+        f"- model_id: bench\n  model_name: {MODEL}\n  api_base: \"{base_url}\"\n", encoding="utf-8")
+    return Command((llm_path() or "llm", "prompt", "-m", "bench", "--no-log", PROMPT), stdout=str(workdir / "llm.md"),
+                   env=child_env(LLM_USER_PATH=str(home), OPENAI_API_KEY="bench"), cwd=str(workdir))
+
+
+DOCGEN = Client("docgen", _docgen)
+NAIVE = Client("httpx-naive", _peer("peer_httpx.py", "httpx-naive"))
+OPENAI_SDK = Client("openai-sdk", _peer("peer_openai.py", "openai-sdk"))
+LLM = Client("llm", _llm, trailing_newline=True)
+
+
+def available(skip: frozenset[str] = frozenset()) -> tuple[list[Client], list[str]]:
+    """The clients that can run here, and a note for each one that cannot."""
+    clients, skipped = [DOCGEN, NAIVE], []
+    if importlib.util.find_spec("openai") is None:
+        skipped.append("openai-sdk: the openai package is not installed (pip install openai)")
+    else:
+        clients.append(OPENAI_SDK)
+    if llm_path() is None:
+        skipped.append("llm: the llm command is not installed (pip install llm)")
+    else:
+        clients.append(LLM)
+    kept = [c for c in clients if c.name not in skip]
+    skipped += [f"{c.name}: skipped on request" for c in clients if c.name in skip]
+    return kept, skipped
+
+
+def llm_version() -> str | None:
+    path = llm_path()
+    if path is None:
+        return None
+    done = subprocess.run([path, "--version"], capture_output=True, text=True, check=False, env=child_env())
+    return done.stdout.strip().rsplit(" ", 1)[-1] or None
+
+
+def batch_commands(n: int, base_url: str, words: int, workdir: Path) -> list[Command]:
+    """The commands that write ``n`` documents at once: today, ``n`` ``docgen write`` processes.
+
+    TODO: when ``docgen batch MANIFEST`` exists, write a manifest of the ``n`` jobs into
+    ``workdir`` and return the one command ``[PY, "-m", "docgen", "batch", MANIFEST, ...]``;
+    the caller measures whatever list this returns the same way and checks
+    ``batch_outputs`` for byte-exact documents.
+    """
+    return [docgen_write(base_url, words, path) for path in batch_outputs(n, workdir)]
+
+
+def batch_outputs(n: int, workdir: Path) -> list[Path]:
+    return [workdir / f"batch-{i:02d}.md" for i in range(n)]
+
+
+def startup_commands() -> list[tuple[str, Command]]:
+    """What a user waits for before any work: the interpreter floor, then docgen's cheapest commands."""
+    script = Path(PY).parent / "docgen"
+    version = (str(script), "--version") if script.exists() else (PY, "-m", "docgen", "--version")
+    env = child_env()
+    return [
+        ("python -c pass", Command((PY, "-c", "pass"), env=env)),
+        ("python -c 'import httpx'", Command((PY, "-c", "import httpx"), env=env)),
+        ("docgen --version", Command(version, env=env)),
+        ("python -m docgen --version", Command((PY, "-m", "docgen", "--version"), env=env)),
+        ("docgen write --dry-run --topic x", Command((PY, "-m", "docgen", "write", "--dry-run", "--topic", "x"), env=env)),
+    ]

@@ -1,0 +1,50 @@
+"""The last step of a document: check the Markdown, repair only if asked, convert.
+
+The partial file always holds the model's raw Markdown, so resume stays byte-exact;
+conversion to ``.txt`` or ``.html`` and the table of contents happen here, once, on the
+finished text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    kind: str = "md"  # md, txt or html
+    toc: bool = False
+    fix: bool = False
+
+    @classmethod
+    def for_path(cls, path: Path, *, toc: bool = False, fix: bool = False) -> OutputFormat:
+        return cls(kind=path.suffix.lower().lstrip(".") or "md", toc=toc, fix=fix)
+
+
+def finish_markdown(md: str, *, fmt: OutputFormat, title: str = "") -> tuple[str | None, dict[str, Any]]:
+    """``(output text or None when the raw Markdown is the output, report)``.
+
+    The report has the well-formedness ``warnings``, what ``fixed`` repaired, and the
+    ``headings`` with the words under each.
+    """
+    from docgen import markdown_out as mo
+
+    warnings = mo.check(md)
+    fixed: list[str] = []
+    if fmt.fix:
+        md, fixed = mo.fix(md)
+    changed = bool(fixed)
+    if fmt.toc:
+        md = mo.add_toc(md)
+        changed = True
+    stats = mo.heading_stats(md)
+    report = {"warnings": warnings, "fixed": fixed,
+              "headings": [{"level": level, "title": text, "words": words} for level, text, words in stats]}
+    if fmt.kind == "txt":
+        return mo.to_text(md), report
+    if fmt.kind == "html":
+        first = next((h["title"] for h in report["headings"] if h["level"] == 1), None)
+        return mo.to_html(md, title=first or title or "Document"), report
+    return (md if changed else None), report

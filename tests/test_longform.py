@@ -1,0 +1,187 @@
+"""Outline mode against the scripted server: plan, sections in order, resume, parallel."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from conftest import docgen_process, make_document
+from sse_server import Script
+
+OUTLINE = """# The Printing Press
+
+## Origins
+Where movable type came from and what Gutenberg combined.
+
+_Budget: 700 words_
+
+## Spread
+How presses spread across Europe in fifty years.
+
+_Budget: 1400 words_
+
+## Consequences
+What changed for religion, science and states.
+
+_Budget: 900 words_
+"""
+TITLES = ["Origins", "Spread", "Consequences"]
+
+
+def sections(seed: int = 0) -> list[str]:
+    return [make_document(150, seed=seed + i).replace("# A known document\n\n", "") for i in range(3)]
+
+
+def script_for(bodies: list[str], **kw: object) -> Script:
+    docs: dict[str, str | list[str]] = {"Write an outline": OUTLINE}
+    docs.update({f"Now write section {i + 1} of 3": body for i, body in enumerate(bodies)})
+    return Script(document="unused", documents=docs, **kw)  # type: ignore[arg-type]
+
+
+def expected(bodies: list[str]) -> str:
+    parts = ["# The Printing Press\n\n"] + [f"## {t}\n\n{b.strip()}\n\n" for t, b in zip(TITLES, bodies, strict=True)]
+    return "".join(parts).rstrip("\n") + "\n"
+
+
+def section_requests(server, n: int) -> list[dict]:
+    needle = f"Now write section {n} of 3"
+    return [r for r in server.recorder.chats if needle in r["body"]["messages"][-1]["content"]]
+
+
+def test_outline_then_sections_in_order(tmp_path: Path, serve, docgen) -> None:
+    bodies = sections()
+    server = serve(script_for(bodies, cap_chars=700))
+    out = tmp_path / "press.md"
+    code, stdout, err = docgen("write", "--topic", "printing", "--words", "3000", "--outline", "auto", "-o", str(out),
+                               "--base-url", server.base_url, "--json")
+    assert code == 0, err
+    assert out.read_text(encoding="utf-8") == expected(bodies)
+    assert (tmp_path / "press.md.outline.md").read_text(encoding="utf-8") == OUTLINE
+    assert not (tmp_path / "press.md.sections").exists()
+    asked = [r["body"]["messages"][1]["content"] for r in server.recorder.chats]
+    order = [next(n for n in (1, 2, 3) if f"section {n} of 3" in a) for a in asked if "Now write section" in a]
+    assert order == sorted(order)
+    summary = json.loads(stdout)
+    assert [s["budget"] for s in summary["sections"]] == [700, 1400, 900]
+    assert [s["title"] for s in summary["sections"]] == TITLES
+    assert summary["continuations"] > 0  # cap_chars forces sections to continue
+    for n, budget in ((1, 700), (2, 1400), (3, 900)):
+        prompt = section_requests(server, n)[0]["body"]["messages"][1]["content"]
+        assert f"about {budget} words" in prompt and "## Spread" in prompt  # budget and whole outline
+    second = section_requests(server, 2)[0]["body"]["messages"][1]["content"]
+    assert bodies[0].strip()[-200:] in second  # the end of the text so far
+    assert "final section" in section_requests(server, 3)[0]["body"]["messages"][1]["content"]
+    assert "length score" in err
+
+
+def test_killed_inside_a_section_resumes_there(tmp_path: Path, serve) -> None:
+    bodies = sections(seed=5)
+    server = serve(script_for(bodies, slow={"Now write section 2 of 3": 0.01}, write_bytes=(10, 40)))
+    out = tmp_path / "press.md"
+    args = ("write", "--topic", "printing", "--words", "3000", "--outline", "auto", "-o", str(out),
+            "--base-url", server.base_url)
+    proc = docgen_process(*args)
+    folder = tmp_path / "press.md.sections"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        parts = list(folder.glob("02-*.md.part")) if folder.exists() else []
+        if parts and parts[0].stat().st_size > 300:
+            break
+        time.sleep(0.01)
+    proc.kill()
+    proc.communicate()
+    kept = parts[0].read_bytes()
+    assert bodies[1].encode().startswith(kept)
+    server.script.slow.clear()
+    proc = docgen_process(*args)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.read_text(encoding="utf-8") == expected(bodies)
+    assert len(section_requests(server, 1)) == 1  # finished sections are never written again
+    assert len([r for r in server.recorder.chats if "Write an outline" in r["body"]["messages"][-1]["content"]]) == 1
+    resumed = [r for r in server.recorder.chats if r["body"]["messages"][-1]["role"] == "assistant"]
+    assert resumed and kept.decode("utf-8", "ignore")[-50:] in resumed[0]["body"]["messages"][-1]["content"]
+
+
+def test_parallel_sections_are_stitched_in_order(tmp_path: Path, serve, docgen) -> None:
+    bodies = sections(seed=9)
+    server = serve(script_for(bodies, slow={"Now write section 1 of 3": 0.003}, write_bytes=(80, 120)))
+    out = tmp_path / "press.md"
+    code, _, err = docgen("write", "--topic", "printing", "--words", "3000", "--outline", "auto", "-o", str(out),
+                          "--base-url", server.base_url, "--parallel", "3")
+    assert code == 0, err
+    assert out.read_text(encoding="utf-8") == expected(bodies)
+    first_done = [r for r in server.recorder.chats if "Now write section" in r["body"]["messages"][-1]["content"]]
+    assert len(first_done) == 3
+    prompt = section_requests(server, 2)[0]["body"]["messages"][-1]["content"]
+    assert "neighbouring sections" in prompt and "Where movable type came from" in prompt
+    assert "text so far" not in prompt
+
+
+def test_user_outline_file_in_list_form_is_rebalanced(tmp_path: Path, serve, docgen) -> None:
+    bodies = sections(seed=2)
+    server = serve(script_for(bodies))
+    plan = tmp_path / "plan.md"
+    plan.write_text("# The Printing Press\n\n1. **Origins** — where it began (~100 words)\n"
+                    "2. **Spread** — how it spread (200 words)\n3. **Consequences** — what changed (100 words)\n",
+                    encoding="utf-8")
+    out = tmp_path / "press.md"
+    code, stdout, err = docgen("write", "--topic", "printing", "--words", "2000", "--outline", str(plan), "-o",
+                               str(out), "--base-url", server.base_url, "--json")
+    assert code == 0, err
+    assert [s["budget"] for s in json.loads(stdout)["sections"]] == [500, 1000, 500]
+    assert out.read_text(encoding="utf-8") == expected(bodies)
+    assert not [r for r in server.recorder.chats if "Write an outline" in r["body"]["messages"][-1]["content"]]
+
+
+def test_a_malformed_outline_is_asked_for_again(tmp_path: Path, serve, docgen) -> None:
+    bodies = sections(seed=3)
+    script = script_for(bodies)
+    script.documents["Write an outline"] = ["Sure! Here is some prose with no structure at all.", OUTLINE]
+    server = serve(script)
+    out = tmp_path / "press.md"
+    code, _, err = docgen("write", "--topic", "printing", "--words", "3000", "--outline", "auto", "-o", str(out),
+                          "--base-url", server.base_url)
+    assert code == 0, err
+    assert out.read_text(encoding="utf-8") == expected(bodies)
+
+
+def test_an_outline_that_stays_malformed_fails_clearly(tmp_path: Path, serve, docgen) -> None:
+    script = script_for(sections())
+    script.documents["Write an outline"] = ["no outline here"]
+    server = serve(script)
+    code, _, err = docgen("write", "--topic", "printing", "--outline", "auto", "-o", str(tmp_path / "p.md"),
+                          "--base-url", server.base_url)
+    assert code == 12
+    assert "unusable" in err and "--outline FILE" in err
+    assert len(server.recorder.chats) == 3
+
+
+def test_docgen_outline_writes_only_the_outline(tmp_path: Path, serve, docgen) -> None:
+    server = serve(script_for(sections()))
+    plan = tmp_path / "plan.md"
+    code, _, err = docgen("outline", "--topic", "printing", "--words", "6000", "-o", str(plan),
+                          "--base-url", server.base_url)
+    assert code == 0, err
+    text = plan.read_text(encoding="utf-8")
+    assert "## Spread" in text and "_Budget: 2800 words_" in text  # rebalanced to 6000
+    assert all("Now write section" not in r["body"]["messages"][-1]["content"] for r in server.recorder.chats)
+
+
+def test_txt_html_toc_and_fix(tmp_path: Path, serve, docgen) -> None:
+    document = "# Title\n\nSome *emphasis* and `code`.\n\n## Part one\n\nText.\n\n## Part two\n\n```python\n# not a heading\nx = 1\n"
+    server = serve(Script(document=document))
+    code, _, err = docgen("write", "--topic", "t", "-o", str(tmp_path / "a.md"), "--base-url", server.base_url)
+    assert code == 0 and "never closed" in err
+    assert (tmp_path / "a.md").read_text(encoding="utf-8") == document
+    code, _, err = docgen("write", "--topic", "t", "-o", str(tmp_path / "b.md"), "--base-url", server.base_url,
+                          "--fix", "--toc")
+    fixed = (tmp_path / "b.md").read_text(encoding="utf-8")
+    assert code == 0 and fixed.endswith("x = 1\n```\n") and "## Contents" in fixed and "closed the code fence" in err
+    code, _, _ = docgen("write", "--topic", "t", "-o", str(tmp_path / "c.txt"), "--base-url", server.base_url)
+    text = (tmp_path / "c.txt").read_text(encoding="utf-8")
+    assert code == 0 and "emphasis" in text and "*" not in text and "```" not in text and "# not a heading" in text
+    code, _, _ = docgen("write", "--topic", "t", "-o", str(tmp_path / "d.html"), "--base-url", server.base_url)
+    page = (tmp_path / "d.html").read_text(encoding="utf-8")
+    assert code == 0 and page.startswith("<!DOCTYPE html>") and "<em>emphasis</em>" in page
