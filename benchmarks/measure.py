@@ -1,7 +1,9 @@
-"""Running a command as a child process and measuring what it cost.
+"""Running a command as a child process and measuring what it alone cost.
 
-CPU (user + system), wall time and peak RSS come from ``os.wait4`` on that one child,
-so nothing else this process does (the server thread, other children) is counted.
+Each command runs under ``spawn.py``, a tiny launcher that reaps it with ``os.wait4``
+(see there why a launcher is needed for an honest peak RSS). So CPU (user + system),
+wall time and peak RSS are the command's own: nothing this process does, the server
+thread included, is counted.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+_SPAWN = str(Path(__file__).resolve().with_name("spawn.py"))
 
 
 class BenchError(Exception):
@@ -46,61 +51,61 @@ class Summary:
 @dataclass(frozen=True)
 class Command:
     argv: tuple[str, ...]
-    stdout: str | None = None  # a file for the child's stdout; else it is discarded
+    stdout: str | None = None  # a file for the command's stdout; else it is discarded
     env: Mapping[str, str] | None = None
     cwd: str | None = None
 
 
 class _Child:
+    """One command running under the launcher."""
+
     def __init__(self, command: Command) -> None:
         self.command = command
-        self.stderr = tempfile.TemporaryFile()
-        self.stdout = open(command.stdout, "wb") if command.stdout else None  # noqa: SIM115
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(command.argv, stdin=subprocess.DEVNULL,
-                                     stdout=self.stdout or subprocess.DEVNULL, stderr=self.stderr,
-                                     env=dict(command.env) if command.env is not None else None, cwd=command.cwd)
+        self._read, write = os.pipe()
+        self._stderr = tempfile.TemporaryFile()
+        stdout = open(command.stdout, "wb") if command.stdout else None  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                (sys.executable, "-S", "-I", _SPAWN, str(write), *command.argv), pass_fds=(write,),
+                stdin=subprocess.DEVNULL, stdout=stdout or subprocess.DEVNULL, stderr=self._stderr,
+                env=dict(command.env) if command.env is not None else None, cwd=command.cwd)
+        finally:
+            os.close(write)
+            if stdout is not None:
+                stdout.close()
 
-    def reaped(self, status: int, usage: os.struct_rusage) -> Sample:
-        """Record how the child ended (it has been waited for); raise if it failed."""
-        wall = time.perf_counter() - self.started
-        self.proc.returncode = os.waitstatus_to_exitcode(status)
-        if self.stdout is not None:
-            self.stdout.close()
-        self.stderr.seek(0)
-        err = self.stderr.read().decode("utf-8", "replace")
-        self.stderr.close()
-        if self.proc.returncode != 0:
-            raise BenchError(f"{' '.join(self.command.argv)} exited {self.proc.returncode}:\n{err[-2000:]}")
-        return Sample(cpu=usage.ru_utime + usage.ru_stime, wall=wall, rss_mib=usage.ru_maxrss / 1024)
+    def finish(self) -> tuple[Sample, float, float]:
+        """Wait for the command; its sample, start and end. Raises if it failed."""
+        self.proc.wait()
+        with os.fdopen(self._read, "rb") as pipe:
+            report = pipe.read().decode()
+        self._stderr.seek(0)
+        err = self._stderr.read().decode("utf-8", "replace")
+        self._stderr.close()
+        fields = report.split()
+        if len(fields) != 6 or fields[0] != "0":
+            code = fields[0] if fields else f"launcher {self.proc.returncode}"
+            raise BenchError(f"{' '.join(self.command.argv)} exited {code}:\n{err[-2000:]}")
+        cpu, wall, rss_kib, start, end = map(float, fields[1:])
+        return Sample(cpu=cpu, wall=wall, rss_mib=rss_kib / 1024), start, end
 
 
 def run(command: Command) -> Sample:
     """Run one command to completion and measure it."""
-    child = _Child(command)
-    _, status, usage = os.wait4(child.proc.pid, 0)
-    return child.reaped(status, usage)
+    return _Child(command).finish()[0]
 
 
 def run_together(commands: Sequence[Command]) -> tuple[Sample, list[Sample]]:
     """Start all commands at once; return the total (CPU summed, wall to the last, RSS max) and each."""
-    started = time.perf_counter()
-    children = {child.proc.pid: child for child in map(_Child, commands)}
-    samples: dict[int, Sample] = {}
-    failure: BenchError | None = None
-    while len(samples) < len(children):
-        pid, status, usage = os.wait4(-1, 0)
-        child = children.get(pid)
-        if child is None:
-            continue
+    children = [_Child(command) for command in commands]
+    finished, failure = [], None
+    for child in children:  # wait for every one, even after a failure
         try:
-            samples[pid] = child.reaped(status, usage)
+            finished.append(child.finish())
         except BenchError as exc:
             failure = failure or exc
-            samples[pid] = Sample(0.0, 0.0, 0.0)
     if failure is not None:
         raise failure
-    wall = time.perf_counter() - started
-    each = [samples[pid] for pid in children]
-    total = Sample(cpu=sum(s.cpu for s in each), wall=wall, rss_mib=max(s.rss_mib for s in each))
-    return total, each
+    each = [sample for sample, _, _ in finished]
+    wall = max(end for _, _, end in finished) - min(start for _, start, _ in finished)
+    return Sample(cpu=sum(s.cpu for s in each), wall=wall, rss_mib=max(s.rss_mib for s in each)), each

@@ -72,11 +72,29 @@ def robustness_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", "-V", prog_name="docgen", message="%(prog)s %(version)s")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Generate long documents with any OpenAI-compatible server, streamed to disk.
 
     Nothing is lost: re-run an interrupted command and it continues where it stopped.
+    Settings come from flags, then environment variables, then ./docgen.toml or
+    [tool.docgen] in ./pyproject.toml (see `docgen config`).
     """
+    from docgen.config import find_config
+
+    config = find_config()
+    ctx.obj = config
+    ctx.default_map = {name: dict(config.values) for name in ("write", "outline", "batch", "check", "config")}
+
+
+def _config() -> Any:
+    """The project config loaded by the group (a ProjectConfig)."""
+    return click.get_current_context().find_root().obj
+
+
+def _search() -> tuple[Any, ...]:
+    folder = _config().templates_dir
+    return (folder,) if folder is not None else ()
 
 
 def longform_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -116,8 +134,7 @@ def write(**opts: Any) -> None:
 
     if opts["restart"] and opts["resume"]:
         raise click.UsageError("--restart and --resume contradict each other")
-    prompt = plan.build_prompt(template=opts["template"], topic=opts["topic"], words=opts["words"],
-                               variables=plan.parse_vars(opts["variables"]), system=opts["system"])
+    prompt = _prompt(opts)
     output = plan.output_path(opts["output"], opts["topic"])
     sampling = plan.sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
     base_url = opts["base_url"].rstrip("/")
@@ -135,7 +152,7 @@ def write(**opts: Any) -> None:
             job = plan.longform_job(prompt=prompt, output=output, model=session.model, sampling=sampling,
                                     words=opts["words"], outline=opts["outline"], parallel=opts["parallel"],
                                     outline_prompt=opts["outline_prompt"], section_prompt=opts["section_prompt"],
-                                    finish=finish)
+                                    finish=finish, search=_search())
             from docgen.longform import write_longform
 
             result = write_longform(session=session, job=job, existing=existing, force=opts["force"], on_progress=meter)
@@ -158,8 +175,7 @@ def outline(**opts: Any) -> None:
     from docgen import plan
     from docgen.longform import plan_outline
 
-    prompt = plan.build_prompt(template=opts["template"], topic=opts["topic"], words=opts["words"],
-                               variables=plan.parse_vars(opts["variables"]), system=opts["system"])
+    prompt = _prompt(opts)
     output = plan.output_path(opts["output"] or plan.slugify(opts["topic"] or "document") + ".outline.md", None)
     sampling = plan.sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
     _RUN["partial"] = f"{output}.part"
@@ -175,6 +191,136 @@ def outline(**opts: Any) -> None:
                    f"run: docgen write --outline {output} ...", err=True)
 
 
+@cli.command()
+@server_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check(as_json: bool, **opts: Any) -> None:
+    """Probe the server: models, a tiny streamed reply, stream_options, reasoning, prefill.
+
+    The continuation mode found is cached for `--continue-mode auto`.
+    """
+    from docgen.client import make_client
+    from docgen.probe import as_dict, describe, probe_server, save_mode
+
+    base_url = opts["base_url"].rstrip("/")
+    with make_client(api_key=opts["api_key"] or _config().api_key, connect_timeout=opts["connect_timeout"],
+                     idle_timeout=opts["idle_timeout"]) as client:
+        report = probe_server(client=client, base_url=base_url, model=opts["model"])
+    saved = save_mode(report) if not report.error and report.modes else None
+    if as_json:
+        click.echo(json.dumps(as_dict(report), indent=1))
+    else:
+        for line in describe(report):
+            click.echo(line)
+        if saved is not None:
+            click.echo(f"cached         {saved} (used by --continue-mode auto)")
+    if report.exit_code:
+        raise click.exceptions.Exit(report.exit_code)
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=__import__("pathlib").Path))
+@server_options
+@robustness_options
+@click.option("--jobs", "-j", type=click.IntRange(min=1, max=64), default=2, show_default=True,
+              help="Documents written at once, over one connection pool.")
+@click.option("--force", is_flag=True, help="Regenerate finished documents whose inputs changed (stale).")
+@click.option("--fail-fast", is_flag=True, help="Stop the other jobs when one fails.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=__import__("pathlib").Path),
+              help="Write a JSON result per job to this file.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the summary table.")
+@click.pass_context
+def batch(ctx: click.Context, manifest: Any, **opts: Any) -> None:
+    """Write every document of a TOML manifest; re-runs redo only what is unfinished."""
+    from click.core import ParameterSource
+
+    from docgen.batch import load_manifest
+    from docgen.batch_run import run_batch
+    from docgen.errors import BatchError
+    from docgen.meter import BatchMeter
+
+    loaded = load_manifest(manifest)
+    for key in ("base_url", "model"):  # flags and env beat the manifest, which beats the project config
+        if key in loaded.defaults and ctx.get_parameter_source(key) in (ParameterSource.DEFAULT,
+                                                                        ParameterSource.DEFAULT_MAP):
+            opts[key] = loaded.defaults[key]
+    live = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    meter = BatchMeter(sys.stderr, live=live, total=len(loaded.jobs), enabled=not opts["quiet"])
+    with _session(opts, opts["base_url"].rstrip("/"), pool_size=opts["jobs"] + 2) as session:
+        try:
+            results = run_batch(manifest=loaded, session=session, jobs=opts["jobs"], force=opts["force"],
+                                fail_fast=opts["fail_fast"], meter=meter, defaults=_config().variables,
+                                search=_search())
+        finally:
+            meter.close()
+    if opts["report"] is not None:
+        from docgen.batch import write_report
+
+        write_report(opts["report"], results)
+    click.echo(f"{'status':9} {'words':>7} {'tokens':>7} {'seconds':>8}  job", err=True)
+    for r in results:
+        tokens = "-" if r.tokens is None else f"{r.tokens:,}"
+        click.echo(f"{r.status:9} {r.words:>7,} {tokens:>7} {r.seconds:>8.1f}  {r.name}"
+                   + (f"  ({r.error})" if r.error else ""), err=True)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise BatchError(f"{len(failed)} of {len(results)} jobs failed",
+                         hint="fix the cause and run the same command again: finished jobs are skipped")
+
+
+@cli.command("config")
+@generation_options
+@server_options
+@robustness_options
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+@click.pass_context
+def config_command(ctx: click.Context, as_json: bool, **opts: Any) -> None:
+    """Print the settled configuration and where each value came from."""
+    from click.core import ParameterSource
+
+    from docgen.config import mask
+
+    config = _config()
+    rows = []
+    for param in ctx.command.params:
+        if param.name in (None, "as_json", "variables"):
+            continue
+        value = opts[param.name]
+        source = ctx.get_parameter_source(param.name)
+        if source == ParameterSource.COMMANDLINE:
+            where = "flag"
+        elif source == ParameterSource.ENVIRONMENT:
+            envvars = param.envvar if isinstance(param.envvar, list) else [param.envvar]
+            where = "env " + next((v for v in envvars if v and os.environ.get(v)), "?")
+        elif source == ParameterSource.DEFAULT_MAP:
+            where = f"config {config.source}"
+        else:
+            where = "default"
+        if param.name == "api_key":
+            if value is None and config.api_key_env:
+                value, where = config.api_key, f"config {config.source} (env {config.api_key_env})"
+            value = mask(value)
+        rows.append((param.name, value, where))
+    for key, value in config.variables.items():
+        rows.append((f"var {key}", value, f"config {config.source}"))
+    if config.templates_dir is not None:
+        rows.append(("templates", str(config.templates_dir), f"config {config.source}"))
+    if as_json:
+        click.echo(json.dumps({name: {"value": value, "source": where} for name, value, where in rows}, indent=1))
+        return
+    click.echo(f"# config file: {config.source or '(none: no docgen.toml or [tool.docgen] here)'}")
+    for name, value, where in rows:
+        click.echo(f"{name:18} {'' if value is None else value!s:40} {where}")
+
+
+def _prompt(opts: dict[str, Any]) -> Any:
+    from docgen import plan
+
+    return plan.build_prompt(template=opts["template"], topic=opts["topic"], words=opts["words"],
+                             variables=plan.parse_vars(opts["variables"]), system=opts["system"],
+                             defaults=_config().variables, search=_search())
+
+
 def _dry_run(base_url: str, output: Any, model: str | None, sampling: dict[str, Any], messages: list[Any]) -> None:
     body = {"model": model or "(the server's only model)", "stream": True,
             "stream_options": {"include_usage": True}, **sampling, "messages": messages}
@@ -187,22 +333,27 @@ def _dry_run(base_url: str, output: Any, model: str | None, sampling: dict[str, 
 class _session:
     """A pooled client and a Session, with the model settled (asking /models if needed)."""
 
-    def __init__(self, opts: dict[str, Any], base_url: str) -> None:
-        self.opts, self.base_url = opts, base_url
+    def __init__(self, opts: dict[str, Any], base_url: str, pool_size: int = 10) -> None:
+        self.opts, self.base_url, self.pool_size = opts, base_url, pool_size
 
     def __enter__(self) -> Any:
         from docgen.client import choose_model, make_client
         from docgen.reply_chain import Policy, Session
 
         o = self.opts
-        self.client = make_client(api_key=o["api_key"], connect_timeout=o["connect_timeout"], idle_timeout=o["idle_timeout"])
+        self.client = make_client(api_key=o["api_key"] or _config().api_key, connect_timeout=o["connect_timeout"],
+                                  idle_timeout=o["idle_timeout"], pool_size=self.pool_size)
         model, owned_by = o["model"], None
         if not model:
             model, owned_by = choose_model(client=self.client, base_url=self.base_url)
         policy = Policy(idle_timeout=o["idle_timeout"], retries=o["retries"], backoff=o["backoff"],
                         max_continuations=o["max_continuations"], continue_mode=o["continue_mode"],
                         context_tail=o["context_tail"])
-        return Session(client=self.client, base_url=self.base_url, model=model, policy=policy, owned_by=owned_by)
+        from docgen.probe import cached_mode
+
+        probed = cached_mode(self.base_url, model) if policy.continue_mode == "auto" else None
+        return Session(client=self.client, base_url=self.base_url, model=model, policy=policy, owned_by=owned_by,
+                       probed_mode=probed)
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
@@ -247,13 +398,14 @@ def _report(result: Any, *, as_json: bool, quiet: bool, target: int | None) -> N
 @cli.group(invoke_without_command=True)
 @click.pass_context
 def templates(ctx: click.Context) -> None:
-    """List the built-in templates, with their descriptions and variables."""
+    """List the templates (built-in, and the project's), with their descriptions and variables."""
     if ctx.invoked_subcommand is not None:
         return
     from docgen.templates import builtin_names, load_template
 
-    for name in builtin_names():
-        tpl = load_template(name)
+    names = sorted({*builtin_names(), *(p.stem for d in _search() for p in d.glob("*.md"))})
+    for name in names:
+        tpl = load_template(name, search=_search())
         click.echo(f"{name:10} {tpl.description}")
         for var in tpl.all_variables():
             default = f" (default: {var.default})" if var.default is not None else " (required)"
@@ -266,7 +418,7 @@ def templates_show(name: str) -> None:
     """Print a template's file."""
     from docgen.templates import load_template
 
-    click.echo(load_template(name).text, nl=False)
+    click.echo(load_template(name, search=_search()).text, nl=False)
 
 
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:

@@ -170,7 +170,7 @@ def to_html(md: str, *, title: str) -> str:
     seen: dict[str, int] = {}
     for tok, inline in pairwise(tokens):
         if tok.type == "heading_open":
-            tok.attrSet("id", _unique(slug(inline_text(inline.children or [], urls=False)), seen))
+            tok.attrSet("id", _unique(slug(_text(inline)), seen))
     body = _MD.renderer.render(tokens, _MD.options, {})
     return (
         '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
@@ -197,7 +197,7 @@ def _unique(name: str, seen: dict[str, int]) -> str:
 
 def _headings(tokens: Sequence[Token]) -> list[_Heading]:
     return [
-        _Heading(int(tok.tag[1:]), inline_text(inline.children or [], urls=False, br=" "),
+        _Heading(int(tok.tag[1:]), _text(inline),
                  tok.map[0], tok.map[1], tok.level == 0)
         for tok, inline in pairwise(tokens)
         if tok.type == "heading_open" and tok.map
@@ -225,8 +225,9 @@ def add_toc(md: str) -> str:
     """Insert a ``## Contents`` list of links to the level-2 and level-3 headings.
 
     It goes right after the first level-1 heading, or at the top without one. An
-    existing Contents section that holds only a list is refreshed in place, so running
-    this twice changes nothing. A document without such headings is returned as is.
+    existing Contents heading with a list of ``#anchor`` links under it is refreshed in
+    place, so running this twice changes nothing. A document without such headings, or
+    where the list would swallow the indented lines after it, is returned as is.
     """
     tokens = _MD.parse(md)
     heads: list[_Heading | None] = list(_headings(tokens))
@@ -237,49 +238,56 @@ def add_toc(md: str) -> str:
         h1 = next((h for h in heads if h and h.level == 1 and h.top), None)
         at = h1.end if h1 else 0
         heads.insert(sum(1 for h in heads if h and h.start < at), None)
+    start, end = old or (at, at)
+    after = next((t for t in tokens if t.level == 0 and t.map and t.map[0] >= end), None)
+    bullet = "*" if after and after.type == "bullet_list_open" and after.markup == "-" else "-"
     seen: dict[str, int] = {}
     anchors = [_unique(slug(h.text if h else TOC_TITLE), seen) for h in heads]
     entries = [
-        f"{'  ' * (h.level - 2)}- [{h.text.translate(_ESCAPE)}](#{anchor}){nl}"
+        f"{'  ' * (h.level - 2)}{bullet} [{h.text.translate(_ESCAPE)}](#{anchor}){nl}"
         for h, anchor in zip(heads, anchors, strict=True)
         if h and h.top and h.level in (2, 3) and (old is None or h.start != old[0])
     ]
     if not entries:
         return md
     block = [f"## {TOC_TITLE}{nl}", nl, *entries]
-    if old is not None:
-        start, end = old
-    else:
-        start = end = at
-        if at and not lines[at - 1].endswith(("\n", "\r")):
+    if old is None and at:
+        if not lines[at - 1].endswith(("\n", "\r")):
             lines[at - 1] += nl
-        block = [nl] * bool(at) + block
+        block.insert(0, nl)
+    heading_at = start + len(block) - len(entries) - 2
     if end < len(lines) and lines[end].strip():
         block.append(nl)
     lines[start:end] = block
-    return "".join(lines)
+    text = "".join(lines)
+    if _toc_range(_MD.parse(text)) != (heading_at, heading_at + 2 + len(entries)):
+        return md  # the lines after it would have become part of the list
+    return text
 
 
 def _toc_range(tokens: Sequence[Token]) -> tuple[int, int] | None:
-    """Lines of a ``## Contents`` heading and the list that is all its section holds."""
-    top = _top_blocks(tokens)
-    for i, j in enumerate(top):
-        heading, after = tokens[j], top[i + 1 : i + 3]
-        if heading.type != "heading_open" or heading.tag != "h2" or not after:
+    """Lines of a ``## Contents`` heading and the list of ``#anchor`` links right under it."""
+    for j, k in pairwise(_top_blocks(tokens)):
+        heading, listed = tokens[j], tokens[k]
+        if heading.type != "heading_open" or heading.tag != "h2" or not heading.map:
             continue
-        if inline_text(tokens[j + 1].children or [], urls=False).strip() != TOC_TITLE:
+        if listed.type != "bullet_list_open" or _text(tokens[j + 1]) != TOC_TITLE:
             continue
-        listed = tokens[after[0]]
-        if listed.type == "bullet_list_open" and listed.map and heading.map and (
-            len(after) == 1 or tokens[after[1]].type == "heading_open"
-        ):
-            filled = [n for n in range(*listed.map) if _has_text(tokens, n)]
-            return heading.map[0], max(filled, default=listed.map[0]) + 1
+        close = next(n for n in range(k, len(tokens)) if tokens[n].type == "bullet_list_close"
+                     and tokens[n].level == 0)
+        inlines = [t for t in tokens[k:close] if t.type == "inline" and t.map]
+        if inlines and all(_is_anchor_link(t) for t in inlines):
+            return heading.map[0], max(t.map[1] for t in inlines if t.map)
     return None
 
 
-def _has_text(tokens: Sequence[Token], line: int) -> bool:
-    return any(t.type == "inline" and t.map and t.map[0] <= line < t.map[1] for t in tokens)
+def _is_anchor_link(inline: Token) -> bool:
+    first = inline.children[0] if inline.children else None
+    return first is not None and first.type == "link_open" and str(first.attrs["href"])[:1] == "#"
+
+
+def _text(inline: Token) -> str:
+    return inline_text(inline.children or [], urls=False, br=" ").strip()
 
 
 def _unclosed(fence: Token) -> bool:
@@ -304,13 +312,13 @@ def check(md: str) -> list[str]:
             found.append((head.start, f'line {head.start + 1}: heading "{head.text}" skips from '
                                       f"level {prev.level} to level {head.level}"))
     top = _top_blocks(tokens)
-    for i, after in zip(top, [*top[1:], None], strict=True):
+    for i, after in zip(top, [*top[1:], None], strict=False):
         tok = tokens[i]
         if tok.type == "heading_open" and tok.map and (
             after is None or (tokens[after].type == "heading_open" and tokens[after].tag <= tok.tag)
         ):
-            text = inline_text(tokens[i + 1].children or [], urls=False, br=" ")
-            found.append((tok.map[0], f'line {tok.map[0] + 1}: section "{text}" is empty'))
+            title = _text(tokens[i + 1])
+            found.append((tok.map[0], f'line {tok.map[0] + 1}: section "{title}" is empty'))
     return [message for _, message in sorted(found, key=lambda pair: pair[0])]
 
 

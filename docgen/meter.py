@@ -7,7 +7,9 @@ redraws at a bounded rate, so a fast stream pays one clock read per network read
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from docgen.events import Progress
@@ -109,3 +111,59 @@ class Meter:
             self.stream.flush()
             self._drawn = False
 
+
+
+class BatchMeter:
+    """Progress of many jobs: one line per running job plus a total on a terminal,
+    plain lines every few seconds otherwise. Thread-safe."""
+
+    def __init__(self, stream: TextIO, *, live: bool, total: int, enabled: bool = True,
+                 interval: float | None = None) -> None:
+        self.stream, self.live, self.total, self.enabled = stream, live, total, enabled
+        self.interval = interval if interval is not None else (0.2 if live else 10.0)
+        self.running: dict[str, Progress] = {}
+        self.finished = 0
+        self.failed = 0
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._lines = 0
+        self._started = time.monotonic()
+
+    def job(self, name: str) -> Callable[[Progress], None]:
+        """The ``on_progress`` of one job."""
+        def update(p: Progress) -> None:
+            with self._lock:
+                if p.phase == "done":
+                    self.running.pop(name, None)
+                else:
+                    self.running[name] = p
+                self._draw()
+        return update
+
+    def job_ended(self, name: str, *, failed: bool) -> None:
+        with self._lock:
+            self.running.pop(name, None)
+            self.finished += 1
+            self.failed += failed
+            self._draw(force=True)
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now < self._next and not force):
+            return
+        self._next = now + self.interval
+        overall = (f"batch  {self.finished}/{self.total} finished, {len(self.running)} running, "
+                   f"{self.failed} failed  {_clock(now - self._started)}")
+        lines = [describe(p, now) for p in self.running.values()] + [overall]
+        if self.live:
+            up = f"\x1b[{self._lines - 1}F" if self._lines > 1 else "\r"
+            self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines[:-1]) + f"\x1b[2K{lines[-1]}\x1b[J")
+            self._lines = len(lines)
+        else:
+            self.stream.write("".join(line + "\n" for line in lines))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.live and self._lines:
+            self.stream.write("\n")
+            self.stream.flush()

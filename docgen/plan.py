@@ -54,10 +54,16 @@ class Prompt:
 
 
 def build_prompt(*, template: str, topic: str | None, words: int | None, variables: Mapping[str, str],
-                 system: str | None, search: tuple[Path, ...] = ()) -> Prompt:
-    """Load and fill a template; every variable problem is reported at once."""
+                 system: str | None, defaults: Mapping[str, str] | None = None,
+                 search: tuple[Path, ...] = ()) -> Prompt:
+    """Load and fill a template; every variable problem is reported at once.
+
+    ``defaults`` (the project config's variables) apply only where the template takes them.
+    """
     tpl = load_template(template, search=search)
-    given = dict(variables)
+    known = {v.name for v in tpl.all_variables()}
+    given = {k: v for k, v in (defaults or {}).items() if k in known}
+    given.update(variables)
     if topic is not None:
         given["topic"] = topic
     if words is not None:

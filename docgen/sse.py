@@ -38,12 +38,14 @@ class SSEDecoder:
             self._bom_checked = True
             if block.startswith(_BOM):
                 block = block[3:]
-        if self._skip_lf:
-            self._skip_lf = False
-            if block.startswith(b"\n"):
-                block = block[1:]
         if not block:
             return []
+        if self._skip_lf:
+            self._skip_lf = False
+            if block[0] == 10:  # the LF of a CRLF split across two reads
+                block = block[1:]
+                if not block:
+                    return []
         buf = self._tail + block if self._tail else block
         if b"\r" in buf:
             if buf.endswith(b"\r"):

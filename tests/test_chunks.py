@@ -41,8 +41,8 @@ class ReferenceError_(Exception):
     """The reference decoder met an event a client must refuse."""
 
 
-def reference(stream: bytes) -> Decoded:
-    """The straightforward decoder: the whole stream at once, each event json.loads'ed."""
+def sse_payloads(stream: bytes) -> list[bytes]:
+    """The data of each complete event of a whole stream, by the WHATWG rules."""
     if stream.startswith(BOM):
         stream = stream[3:]
     payloads: list[bytes] = []
@@ -59,8 +59,13 @@ def reference(stream: bytes) -> Decoded:
         value = value[1:] if value.startswith(b" ") else value
         if name == b"data":
             data.append(value)
+    return payloads
+
+
+def reference(stream: bytes) -> Decoded:
+    """The straightforward decoder: the whole stream at once, each event json.loads'ed."""
     out = Decoded("", 0, 0, 0, None, None, False, None)
-    for payload in payloads:
+    for payload in sse_payloads(stream):
         out.events += 1
         if payload == b"[DONE]":
             out.done = True
