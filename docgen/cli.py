@@ -431,8 +431,8 @@ def run(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        cli.main(args=argv, prog_name="docgen", standalone_mode=False)
-        return 0
+        code = cli.main(args=argv, prog_name="docgen", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

@@ -112,6 +112,8 @@ def parse_outline(md: str, *, total: int | None = None) -> Outline:
         drafts = [_item(tokens[a:b]) for i in lists for a, b in _children(tokens, i)]
         preamble = _texts(tokens[preamble_from : lists[0]])
     title, title_total = _cut(title, _BUDGETS[1])
+    while _BUDGETS[1].search(title):  # the total is the last one; a title keeps none
+        title = _cut(title, _BUDGETS[1])[0]
     known = total if total is not None else title_total or _take_budget(preamble)[0]
     return Outline(title, _settle(drafts, total=known))
 
@@ -175,7 +177,10 @@ def _draft(lead: str | None, head: str, parts: list[str]) -> _Draft:
     if lead is None:
         title, first = _split(texts[0])
         texts = [title, first, *texts[1:]]
-    return _Draft(texts[0].strip(_SEPARATORS), _join(texts[1:]), budget)
+    brief = _join(texts[1:])
+    if not _take_budget([brief])[1][0]:  # only a budget is left: read back, it would be one
+        brief = ""
+    return _Draft(texts[0].strip(_SEPARATORS), brief, budget)
 
 
 def _split(text: str) -> tuple[str, str]:

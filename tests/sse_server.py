@@ -124,10 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._plain(fault.status, fault.body, fault.content_type, fault.headers)
         if "stream_options" in body and not script.stream_options_ok:
             return self._plain(400, '{"error": {"message": "stream_options: extra fields not permitted"}}')
+        if not body.get("stream"):
+            return self._whole(body, self.document_for(body))
         text = self._reply_text(body)
         rng = random.Random(script.seed * 1000 + chats)
-        if not body.get("stream"):
-            return self._whole(body, text)
         if script.cap_chars is not None and len(text) > script.cap_chars:
             text, finish = text[: script.cap_chars], "length"
         else:

@@ -77,7 +77,7 @@ def test_templates_lists_every_built_in_with_its_description_and_variables(docge
         listed = lines[at + 1 : at + 1 + len(header.get("variables", {}))]
         for line, (var, spec) in zip(listed, header.get("variables", {}).items(), strict=True):
             default = f"(default: {spec['default']})" if "default" in spec else "(required)"
-            assert line.split() [:1] == [var] and default in line and spec["description"] in line, line
+            assert line.split()[:1] == [var] and default in line and spec["description"] in line, line
 
 
 @pytest.mark.parametrize("name", BUILTINS)
@@ -153,7 +153,7 @@ def test_a_user_template_with_crlf_line_ends(tmp_path: Path, docgen: Any) -> Non
     assert code == 0, stderr
     assert messages(body) == {
         "system": "You write for hikers, plainly.",
-        "user": "Write a field guide to red kites in Wales for hikers.\r\n",
+        "user": "Write a field guide to red kites in Wales for hikers.\n",  # read with universal newlines
     }
 
 

@@ -1,0 +1,160 @@
+"""docgen batch: concurrent jobs with faults, idempotent re-runs, path safety, races."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import docgen_process, make_document
+from sse_server import Fault, Script
+
+
+def manifest(tmp_path: Path, jobs: list[dict], defaults: str = 'output_dir = "out"') -> Path:
+    lines = [f"[defaults]\n{defaults}\n"]
+    for job in jobs:
+        lines.append("[[jobs]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in job.items()))
+    path = tmp_path / "docs.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def six_docs() -> dict[str, str]:
+    return {f"topic {i} ": make_document(300, seed=100 + i) for i in range(6)}
+
+
+def test_concurrent_jobs_with_faults_are_all_byte_exact(tmp_path: Path, serve, docgen) -> None:
+    docs = six_docs()
+    faults = [None, Fault("drop", after=900), None, Fault("status", status=503), Fault("error_event", after=10)]
+    server = serve(Script(document="unused", documents=docs, faults=faults, cap_chars=900))
+    path = manifest(tmp_path, [{"topic": t, "output": f"doc{i}.md"} for i, t in enumerate(docs)],
+                    defaults='output_dir = "out"\nwords = 100000')
+    report = tmp_path / "report.json"
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--jobs", "4", "--backoff", "0",
+                          "--report", str(report))
+    assert code == 0, err
+    for i, text in enumerate(docs.values()):
+        assert (tmp_path / "out" / f"doc{i}.md").read_text(encoding="utf-8") == text
+    results = json.loads(report.read_text(encoding="utf-8"))
+    assert [r["status"] for r in results] == ["done"] * 6
+    assert all(r["words"] > 0 and r["continuations"] > 0 for r in results)
+    assert "status" in err and "done" in err  # the summary table
+
+
+def test_reruns_skip_finished_jobs_and_report_stale_ones(tmp_path: Path, serve, docgen) -> None:
+    docs = six_docs()
+    server = serve(Script(document="unused", documents=docs))
+    jobs = [{"topic": t, "output": f"doc{i}.md"} for i, t in enumerate(docs)]
+    path = manifest(tmp_path, jobs)
+    assert docgen("batch", str(path), "--base-url", server.base_url)[0] == 0
+    before = len(server.recorder.chats)
+    report = tmp_path / "r.json"
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--report", str(report))
+    assert code == 0, err
+    assert len(server.recorder.chats) == before  # nothing was asked again
+    assert {r["status"] for r in json.loads(report.read_text())} == {"skipped"}
+    jobs[2]["words"] = 500  # this job's inputs change
+    path = manifest(tmp_path, jobs)
+    code, _, _ = docgen("batch", str(path), "--base-url", server.base_url, "--report", str(report))
+    statuses = [r["status"] for r in json.loads(report.read_text())]
+    assert code == 0 and statuses[2] == "stale" and statuses.count("skipped") == 5
+    assert len(server.recorder.chats) == before
+    code, _, _ = docgen("batch", str(path), "--base-url", server.base_url, "--report", str(report), "--force")
+    assert code == 0 and len(server.recorder.chats) == before + 6
+
+
+def test_a_failed_job_does_not_stop_the_others_and_a_rerun_finishes_it(tmp_path: Path, serve, docgen) -> None:
+    docs = six_docs()
+    server = serve(Script(document="unused", documents=docs, faults=[Fault("status", status=401)]))
+    path = manifest(tmp_path, [{"topic": t, "output": f"doc{i}.md"} for i, t in enumerate(docs)])
+    report = tmp_path / "r.json"
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--jobs", "1", "--report", str(report))
+    assert code == 11, err
+    statuses = [r["status"] for r in json.loads(report.read_text())]
+    assert statuses == ["failed"] + ["done"] * 5
+    assert json.loads(report.read_text())[0]["exit_code"] == 6
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--report", str(report))
+    assert code == 0, err
+    assert [r["status"] for r in json.loads(report.read_text())] == ["done"] + ["skipped"] * 5
+    assert (tmp_path / "out" / "doc0.md").read_text(encoding="utf-8") == list(docs.values())[0]
+
+
+def test_fail_fast_cancels_the_rest(tmp_path: Path, serve, docgen) -> None:
+    docs = six_docs()
+    server = serve(Script(document="unused", documents=docs, faults=[Fault("status", status=404)]))
+    path = manifest(tmp_path, [{"topic": t, "output": f"doc{i}.md"} for i, t in enumerate(docs)])
+    report = tmp_path / "r.json"
+    code, _, _ = docgen("batch", str(path), "--base-url", server.base_url, "--jobs", "1", "--fail-fast",
+                        "--report", str(report))
+    assert code == 11
+    statuses = [r["status"] for r in json.loads(report.read_text())]
+    assert statuses[0] == "failed" and set(statuses[1:]) == {"cancelled"}
+
+
+@pytest.mark.parametrize(("output", "why"), [
+    ("../escape.md", "climbs out"),
+    ("/tmp/abs.md", "absolute"),
+    ("link/x.md", "symlink"),
+])
+def test_paths_cannot_escape_the_output_folder(tmp_path: Path, serve, docgen, output: str, why: str) -> None:
+    (tmp_path / "out").mkdir()
+    os.symlink(tmp_path, tmp_path / "out" / "link")
+    server = serve(Script(document="x"))
+    path = manifest(tmp_path, [{"topic": "a", "output": "fine.md"}, {"topic": "b", "output": output}])
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url)
+    assert code == 2
+    assert "job 2" in err and "'output'" in err and why in err
+    assert server.recorder.requests == []
+
+
+def test_manifest_errors_name_the_job_and_field(tmp_path: Path, serve, docgen) -> None:
+    server = serve(Script(document="x"))
+    path = manifest(tmp_path, [{"topic": "a", "output": "a.md"}, {"topic": "b", "output": "a.md"},
+                               {"topic": "c", "output": "c.md", "words": "many"}, {"topic": "d"},
+                               {"topic": "e", "output": "e.md", "colour": "red"}])
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url)
+    assert code == 2
+    assert "job 2 (b): field 'output' 'a.md' is also the output of job 1" in err
+    assert "job 3 (c): field 'words' must be int" in err
+    assert "job 4 (d): field 'output' is required" in err
+    assert "job 5 (e): unknown field 'colour'" in err
+    assert server.recorder.requests == []
+
+
+def test_two_processes_racing_on_the_same_manifest(tmp_path: Path, serve) -> None:
+    docs = {f"topic {i} ": make_document(250, seed=200 + i) for i in range(3)}
+    server = serve(Script(document="unused", documents=docs, delay=0.0005, write_bytes=(40, 80)))
+    path = manifest(tmp_path, [{"topic": t, "output": f"doc{i}.md"} for i, t in enumerate(docs)])
+    args = ("batch", str(path), "--base-url", server.base_url, "--jobs", "3", "--quiet")
+    first = docgen_process(*args)
+    time.sleep(0.3)
+    second = docgen_process(*args)
+    _, err1 = first.communicate(timeout=60)
+    _, err2 = second.communicate(timeout=60)
+    assert {first.returncode, second.returncode} <= {0, 11}
+    if second.returncode == 11:
+        assert b"another docgen process is writing" in err2
+    proc = docgen_process(*args)  # whatever happened, a re-run finishes cleanly
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    for i, text in enumerate(docs.values()):
+        assert (tmp_path / "out" / f"doc{i}.md").read_text(encoding="utf-8") == text
+    assert not list((tmp_path / "out").glob("*.part"))
+
+
+def test_two_writes_racing_on_one_output(tmp_path: Path, serve) -> None:
+    document = make_document(800, seed=3)
+    server = serve(Script(document=document, delay=0.001, write_bytes=(40, 80)))
+    out = tmp_path / "doc.md"
+    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--quiet")
+    first = docgen_process(*args)
+    while not (tmp_path / "doc.md.part").exists():
+        time.sleep(0.01)
+    second = docgen_process(*args)
+    _, err = second.communicate(timeout=30)
+    assert second.returncode == 4 and b"another docgen process is writing" in err
+    first.communicate(timeout=60)
+    assert first.returncode == 0
+    assert out.read_text(encoding="utf-8") == document
