@@ -109,30 +109,55 @@ def llm_version() -> str | None:
     return done.stdout.strip().rsplit(" ", 1)[-1] or None
 
 
-def batch_commands(n: int, base_url: str, words: int, workdir: Path) -> list[Command]:
-    """The commands that write ``n`` documents at once: today, ``n`` ``docgen write`` processes.
+def has_docgen_batch() -> bool:
+    """Whether this docgen has ``docgen batch MANIFEST`` (many documents in one process)."""
+    done = subprocess.run((PY, "-m", "docgen", "batch", "--help"), capture_output=True, check=False, env=child_env())
+    return done.returncode == 0
 
-    TODO: when ``docgen batch MANIFEST`` exists, write a manifest of the ``n`` jobs into
-    ``workdir`` and return the one command ``[PY, "-m", "docgen", "batch", MANIFEST, ...]``;
-    the caller measures whatever list this returns the same way and checks
-    ``batch_outputs`` for byte-exact documents.
+
+def _manifest(n: int, base_url: str, words: int, folder: Path) -> Path:
+    jobs = "".join(f'[[jobs]]\ntopic = "bench {i}"\noutput = "doc-{i:02d}.md"\n\n' for i in range(n))
+    path = folder / "manifest.toml"
+    path.write_text(f'[defaults]\nbase_url = "{base_url}"\nmodel = "{MODEL}"\nwords = {words}\n\n{jobs}',
+                    encoding="utf-8")
+    return path
+
+
+def batch_jobs(program: str, n: int, base_url: str, words: int, workdir: Path) -> tuple[list[Command], list[Path]]:
+    """The commands that write ``n`` documents at once, and the files they write. ``program``:
+
+    - ``docgen batch``: one process, ``docgen batch MANIFEST --jobs n`` (threads, one pool);
+    - ``docgen write``: ``n`` ``docgen write`` processes, as before ``docgen batch`` existed;
+    - ``httpx-naive``: ``n`` naive loops, the baseline.
     """
-    return [docgen_write(base_url, words, path) for path in batch_outputs(n, workdir)]
+    folder = workdir / f"{program.replace(' ', '-')}-{n}"
+    shutil.rmtree(folder, ignore_errors=True)  # a fresh folder: no outputs or batch state from a run before
+    folder.mkdir()
+    outputs = [folder / f"doc-{i:02d}.md" for i in range(n)]
+    if program == "docgen batch":
+        manifest = _manifest(n, base_url, words, folder)
+        return [Command((PY, "-m", "docgen", "batch", str(manifest), "--jobs", str(n), "--quiet"), env=child_env(),
+                        cwd=str(folder))], outputs
+    if program == "docgen write":
+        return [docgen_write(base_url, words, path) for path in outputs], outputs
+    if program == NAIVE.name:
+        return [Command((PY, str(HERE / "peer_httpx.py"), base_url, MODEL, str(path)), env=child_env(),
+                        cwd=str(folder)) for path in outputs], outputs
+    raise ValueError(f"unknown batch program {program!r}")
 
 
-def batch_outputs(n: int, workdir: Path) -> list[Path]:
-    return [workdir / f"batch-{i:02d}.md" for i in range(n)]
+def startup_commands(workdir: Path) -> list[tuple[str, Command]]:
+    """What a user waits for before any work: the interpreter floor, then docgen's cheapest commands.
 
-
-def startup_commands() -> list[tuple[str, Command]]:
-    """What a user waits for before any work: the interpreter floor, then docgen's cheapest commands."""
+    They run in an empty folder, so no project config (docgen.toml, pyproject.toml) is read.
+    """
     script = Path(PY).parent / "docgen"
     version = (str(script), "--version") if script.exists() else (PY, "-m", "docgen", "--version")
-    env = child_env()
-    return [
-        ("python -c pass", Command((PY, "-c", "pass"), env=env)),
-        ("python -c 'import httpx'", Command((PY, "-c", "import httpx"), env=env)),
-        ("docgen --version", Command(version, env=env)),
-        ("python -m docgen --version", Command((PY, "-m", "docgen", "--version"), env=env)),
-        ("docgen write --dry-run --topic x", Command((PY, "-m", "docgen", "write", "--dry-run", "--topic", "x"), env=env)),
-    ]
+    env, cwd = child_env(), str(workdir)
+    return [(label, Command(argv, env=env, cwd=cwd)) for label, argv in [
+        ("python -c pass", (PY, "-c", "pass")),
+        ("python -c 'import httpx'", (PY, "-c", "import httpx")),
+        ("docgen --version", version),
+        ("python -m docgen --version", (PY, "-m", "docgen", "--version")),
+        ("docgen write --dry-run --topic x", (PY, "-m", "docgen", "write", "--dry-run", "--topic", "x")),
+    ]]

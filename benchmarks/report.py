@@ -82,12 +82,12 @@ def markdown(results: Results) -> str:
         out.append("")
     if results.batch:
         out += [f"### Concurrent streams, {results.batch[0].words:,} words each (median)", "",
-                "| streams | program | total CPU s | CPU s per stream | CPU × naive | wall s | largest RSS | exact |",
-                "|---:|---|---:|---:|---:|---:|---:|:---:|"]
+                "| streams | program | processes | total CPU s | CPU s per stream | CPU × naive | wall s "
+                "| largest RSS | exact |", "|---:|---|---:|---:|---:|---:|---:|---:|:---:|"]
         for b in results.batch:
-            naive = next((x for x in results.batch if x.streams == b.streams and x.program.startswith("httpx")), None)
+            naive = next((x for x in results.batch if x.streams == b.streams and x.program == "httpx-naive"), None)
             s = b.summary
-            out.append(f"| {b.streams} | {b.program} | {s.cpu:.3f} | {s.cpu / b.streams:.3f} | "
+            out.append(f"| {b.streams} | {b.program} | {b.processes} | {s.cpu:.3f} | {s.cpu / b.streams:.3f} | "
                        f"{_ratio(s.cpu, naive and naive.summary.cpu)} | {s.wall:.3f} | {s.rss_mib:.1f} MiB | "
                        f"{'yes' if b.exact else 'NO'} |")
         out.append("")

@@ -42,7 +42,8 @@ class StartupResult:
 class BatchResult:
     streams: int
     words: int
-    program: str
+    program: str  # "docgen batch", "docgen write" or "httpx-naive"
+    processes: int
     summary: Summary  # cpu: all processes together; wall: until the last finished; rss: the largest process
     exact: bool
 

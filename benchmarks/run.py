@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from clients import HERE, NAIVE, Client, available, batch_commands, batch_outputs, startup_commands
-from measure import BenchError, Command, Sample, Summary, run, run_together
+from clients import HERE, NAIVE, Client, available, batch_jobs, has_docgen_batch, startup_commands
+from measure import BenchError, Sample, Summary, run, run_together
 from report import machine, markdown, record
 from results import BatchResult, ClientResult, Results, SizeResult, StartupResult, judge
 from stream_server import StreamServer
@@ -109,8 +109,8 @@ def bench_streams(clients: list[Client], server: StreamServer, sizes: list[int],
     return out
 
 
-def bench_startup(runs: int) -> list[StartupResult]:
-    commands = startup_commands()
+def bench_startup(runs: int, workdir: Path) -> list[StartupResult]:
+    commands = startup_commands(workdir)
     for _, command in commands:  # warm the bytecode caches
         run(command)
     samples: dict[str, list[Sample]] = {label: [] for label, _ in commands}
@@ -122,32 +122,26 @@ def bench_startup(runs: int) -> list[StartupResult]:
     return [StartupResult(label, Summary.of(got)) for label, got in samples.items()]
 
 
-def _batch_jobs(program: str, n: int, base_url: str, words: int, workdir: Path) -> tuple[list[Command], list[Path]]:
-    """The commands of one batch and the files they write."""
-    if program == "docgen":
-        return batch_commands(n, base_url, words, workdir), batch_outputs(n, workdir)
-    folders = [workdir / f"naive-{i:02d}" for i in range(n)]
-    for folder in folders:
-        folder.mkdir(exist_ok=True)
-    return [NAIVE.command(base_url, words, f) for f in folders], [NAIVE.output(f) for f in folders]
-
-
 def bench_batch(server: StreamServer, counts: list[int], words: int, runs: int, workdir: Path) -> list[BatchResult]:
-    """``n`` documents at once, by docgen and by as many naive loops."""
+    """``n`` documents at once: by ``docgen batch`` (when it exists), ``n`` docgen processes, ``n`` naive loops."""
+    programs = ["docgen write", NAIVE.name]
+    if has_docgen_batch():
+        programs.insert(0, "docgen batch")
+    else:
+        _say("docgen has no batch command: measuring separate docgen write processes only")
     expected = server.stream(words).expected
     out = []
     for n in counts:
-        for program in ("docgen", NAIVE.name):
+        for program in programs:
             totals = []
             for r in range(runs):
-                commands, outputs = _batch_jobs(program, n, server.base_url(words), words, workdir)
+                commands, outputs = batch_jobs(program, n, server.base_url(words), words, workdir)
                 total, _ = run_together(commands)
                 for path in outputs:
                     _check(f"{program} in a batch of {n}", path.read_bytes(), expected)
-                    path.unlink()
                 totals.append(total)
                 _say(f"batch run {r + 1}/{runs} {n:>2} × {program:12} cpu {total.cpu:6.3f}s wall {total.wall:6.3f}s")
-            out.append(BatchResult(n, words, f"{program} × {n}", Summary.of(totals), True))
+            out.append(BatchResult(n, words, program, len(commands), Summary.of(totals), True))
     return out
 
 
@@ -165,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results.sizes = bench_streams(clients, server, sorted(args.sizes), args.runs, workdir,
                                               not args.no_warmup)
             if "startup" in args.sections:
-                results.startup = bench_startup(args.startup_runs)
+                results.startup = bench_startup(args.startup_runs, workdir)
             if "batch" in args.sections:
                 results.batch = bench_batch(server, args.batch, args.batch_words, args.batch_runs, workdir)
     except BenchError as exc:

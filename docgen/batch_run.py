@@ -14,7 +14,7 @@ from docgen.document import fingerprint, write_document
 from docgen.errors import DocgenError, TemplateError
 from docgen.finishing import OutputFormat, finish_markdown
 from docgen.meter import BatchMeter
-from docgen.reply_chain import Session
+from docgen.session import Session
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,10 @@ def write(**opts: Any) -> None:
     sampling = plan.sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
     base_url = opts["base_url"].rstrip("/")
     if opts["dry_run"]:
-        _dry_run(base_url, output, opts["model"], sampling, list(plan.messages_for(prompt)))
+        from docgen.summary import dry_run_text
+
+        click.echo(dry_run_text(base_url=base_url, output=output, model=opts["model"], sampling=sampling,
+                                messages=list(plan.messages_for(prompt))))
         return
     existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
     if not opts["outline"]:
@@ -257,11 +260,10 @@ def batch(ctx: click.Context, manifest: Any, **opts: Any) -> None:
         from docgen.batch import write_report
 
         write_report(opts["report"], results)
-    click.echo(f"{'status':9} {'words':>7} {'tokens':>7} {'seconds':>8}  job", err=True)
-    for r in results:
-        tokens = "-" if r.tokens is None else f"{r.tokens:,}"
-        click.echo(f"{r.status:9} {r.words:>7,} {tokens:>7} {r.seconds:>8.1f}  {r.name}"
-                   + (f"  ({r.error})" if r.error else ""), err=True)
+    from docgen.summary import batch_table
+
+    for line in batch_table(results):
+        click.echo(line, err=True)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         raise BatchError(f"{len(failed)} of {len(results)} jobs failed",
@@ -321,42 +323,14 @@ def _prompt(opts: dict[str, Any]) -> Any:
                              defaults=_config().variables, search=_search())
 
 
-def _dry_run(base_url: str, output: Any, model: str | None, sampling: dict[str, Any], messages: list[Any]) -> None:
-    body = {"model": model or "(the server's only model)", "stream": True,
-            "stream_options": {"include_usage": True}, **sampling, "messages": messages}
-    click.echo(f"# POST {base_url}/chat/completions -> {output}\n")
-    for message in messages:
-        click.echo(f"## {message['role']}\n\n{message['content']}\n")
-    click.echo("## request body\n\n" + json.dumps(body, indent=2, ensure_ascii=False))
+def _session(opts: dict[str, Any], base_url: str, pool_size: int = 10) -> Any:
+    from docgen.session import Policy, open_session
 
-
-class _session:
-    """A pooled client and a Session, with the model settled (asking /models if needed)."""
-
-    def __init__(self, opts: dict[str, Any], base_url: str, pool_size: int = 10) -> None:
-        self.opts, self.base_url, self.pool_size = opts, base_url, pool_size
-
-    def __enter__(self) -> Any:
-        from docgen.client import choose_model, make_client
-        from docgen.reply_chain import Policy, Session
-
-        o = self.opts
-        self.client = make_client(api_key=o["api_key"] or _config().api_key, connect_timeout=o["connect_timeout"],
-                                  idle_timeout=o["idle_timeout"], pool_size=self.pool_size)
-        model, owned_by = o["model"], None
-        if not model:
-            model, owned_by = choose_model(client=self.client, base_url=self.base_url)
-        policy = Policy(idle_timeout=o["idle_timeout"], retries=o["retries"], backoff=o["backoff"],
-                        max_continuations=o["max_continuations"], continue_mode=o["continue_mode"],
-                        context_tail=o["context_tail"])
-        from docgen.probe import cached_mode
-
-        probed = cached_mode(self.base_url, model) if policy.continue_mode == "auto" else None
-        return Session(client=self.client, base_url=self.base_url, model=model, policy=policy, owned_by=owned_by,
-                       probed_mode=probed)
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
+    policy = Policy(idle_timeout=opts["idle_timeout"], retries=opts["retries"], backoff=opts["backoff"],
+                    max_continuations=opts["max_continuations"], continue_mode=opts["continue_mode"],
+                    context_tail=opts["context_tail"])
+    return open_session(base_url=base_url, model=opts["model"], api_key=opts["api_key"] or _config().api_key,
+                        policy=policy, connect_timeout=opts["connect_timeout"], pool_size=pool_size)
 
 
 def _meter(quiet: bool) -> Any:
@@ -368,31 +342,14 @@ def _meter(quiet: bool) -> Any:
 
 
 def _report(result: Any, *, as_json: bool, quiet: bool, target: int | None) -> None:
-    from dataclasses import asdict
+    from docgen.summary import summarize, summary_lines
 
-    from docgen.wordcount import length_score
-
-    summary = asdict(result)
-    headings = summary["markdown"].get("headings", [])
-    summary["headings"] = len(headings)
-    summary["length_score"] = round(length_score(target, result.words), 1) if target else None
-    warnings = [*result.warnings, *summary["markdown"].get("warnings", [])]
+    summary = summarize(result, target=target)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
-    if quiet:
-        return
-    tokens = f", {result.tokens:,} tokens" if result.tokens is not None else ""
-    conts = f", {result.continuations} continuations" if result.continuations else ""
-    click.echo(f"wrote {result.path}: {result.words:,} words{tokens}{conts}, {len(headings)} headings "
-               f"in {result.seconds:.1f}s (finish: {result.finish_reason})", err=True)
-    if target:
-        click.echo(f"length score {summary['length_score']:.0f}/100 ({result.words:,} of {target:,} words)", err=True)
-    for section in result.sections:
-        click.echo(f"  {section['words']:>6,} / {section['budget']:<6,} {section['title']}", err=True)
-    for fixed in summary["markdown"].get("fixed", []):
-        click.echo(f"fixed: {fixed}", err=True)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+    if not quiet:
+        for line in summary_lines(summary):
+            click.echo(line, err=True)
 
 
 @cli.group(invoke_without_command=True)

@@ -13,7 +13,8 @@ from typing import Any
 from docgen.errors import OutputError, ResumeError
 from docgen.events import Progress, ProgressCallback, ignore_progress
 from docgen.partial import PartialDocument, check_writable
-from docgen.reply_chain import ChainState, Session, run_chain
+from docgen.reply_chain import ChainState, run_chain
+from docgen.session import Session
 
 
 def fingerprint(inputs: Mapping[str, Any]) -> str:

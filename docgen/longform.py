@@ -25,7 +25,7 @@ from docgen.events import Progress, ProgressCallback, ignore_progress
 from docgen.outline import Outline, parse_outline, rebalance, validate
 from docgen.partial import PartialDocument, sidecar
 from docgen.plan import slugify
-from docgen.reply_chain import Session
+from docgen.session import Session
 from docgen.templates import Template, render, resolve_values
 
 CONTEXT_CHARS = 2500  # how much of the text before a section it sees, in sequential mode

@@ -14,60 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from docgen.chunks import ChatStreamDecoder
-from docgen.client import list_models, stream_chat
-from docgen.continuation import OverlapTrimmer, continuation_request, cut_tail, mode_for_server
+from docgen.client import stream_chat
+from docgen.continuation import OverlapTrimmer, continuation_request, cut_tail
 from docgen.errors import DocgenError, RejectedError, StreamError
 from docgen.events import Progress, ProgressCallback
 from docgen.partial import PartialDocument
+from docgen.session import Session
 from docgen.wordcount import WordCounter
 
 # finish reasons that mean the server failed, not that the model finished
 FAILED_FINISH = frozenset({"abort", "error", "network_error", "insufficient_system_resource"})
 BACKOFF_CAP = 60.0
 RETRY_AFTER_CAP = 300.0
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How hard to try. Nothing here changes the text a model is asked for."""
-
-    idle_timeout: float = 120.0
-    retries: int = 5
-    backoff: float = 1.0
-    max_continuations: int = 30
-    continue_mode: str = "auto"
-    context_tail: int = 12000
-
-
-class Session:
-    """What all chains of one run share: the client, the server's quirks as learned."""
-
-    def __init__(self, *, client: httpx.Client, base_url: str, model: str, policy: Policy,
-                 owned_by: str | None = None, probed_mode: str | None = None) -> None:
-        self.client = client
-        self.base_url = base_url
-        self.model = model
-        self.policy = policy
-        self.include_usage = True
-        self.context_tail = policy.context_tail
-        self._owned_by = owned_by
-        self._mode = policy.continue_mode if policy.continue_mode != "auto" else probed_mode
-
-    def continue_mode(self) -> str:
-        """The continuation mode; ``auto`` is settled on first use (see continuation.py)."""
-        if self._mode is None:
-            owner = self._owned_by
-            if owner is None:
-                try:
-                    models = list_models(client=self.client, base_url=self.base_url)
-                    owner = next((str(m.get("owned_by", "")) for m in models if m["id"] == self.model), "")
-                except DocgenError:
-                    owner = ""
-            self._mode = mode_for_server(owner)
-        return self._mode
 
 
 @dataclass

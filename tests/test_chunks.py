@@ -21,8 +21,12 @@ from docgen.chunks import ChatStreamDecoder
 from docgen.errors import StreamError
 
 BOM = b"\xef\xbb\xbf"
-BASE: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000,
-                        "model": "test-model"}
+BASE: dict[str, Any] = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion.chunk",
+    "created": 1700000000,
+    "model": "test-model",
+}
 
 
 @dataclass
@@ -97,8 +101,16 @@ def reference(stream: bytes) -> Decoded:
 def run(blocks: list[bytes]) -> tuple[Decoded, ChatStreamDecoder]:
     decoder = ChatStreamDecoder()
     text = "".join(decoder.feed(block) for block in blocks)
-    return Decoded(text, decoder.events, decoder.content_events, decoder.reasoning_events,
-                   decoder.finish_reason, decoder.usage, decoder.done, decoder.model), decoder
+    return Decoded(
+        text,
+        decoder.events,
+        decoder.content_events,
+        decoder.reasoning_events,
+        decoder.finish_reason,
+        decoder.usage,
+        decoder.done,
+        decoder.model,
+    ), decoder
 
 
 def decode(*blocks: bytes) -> Decoded:
@@ -125,18 +137,40 @@ def splits(stream: bytes, learn_at: int | None = None) -> list[list[bytes]]:
             cuts = sorted({min(len(stream), e + shift) for e in ends[k - 1 :: k]})
             if learn_at is not None:
                 cuts = sorted({learn_at, *(c for c in cuts if c > learn_at)})
-            out.append([stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True) if b > a])
+            out.append(
+                [
+                    stream[a:b]
+                    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)
+                    if b > a
+                ]
+            )
     return out
 
 
-def event(obj: Any, *, ensure_ascii: bool = False, separators: tuple[str, str] | None = None,
-          eol: bytes = b"\n") -> bytes:
-    payload = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=ensure_ascii, separators=separators)
+def event(
+    obj: Any,
+    *,
+    ensure_ascii: bool = False,
+    separators: tuple[str, str] | None = None,
+    eol: bytes = b"\n",
+) -> bytes:
+    payload = (
+        obj
+        if isinstance(obj, str)
+        else json.dumps(obj, ensure_ascii=ensure_ascii, separators=separators)
+    )
     return b"data: " + payload.encode() + eol + eol
 
 
-def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **top: Any) -> dict[str, Any]:
-    choice = {"index": 0, "delta": delta if delta is not None else {}, "logprobs": None, "finish_reason": finish}
+def chunk(
+    delta: dict[str, Any] | None = None, finish: str | None = None, **top: Any
+) -> dict[str, Any]:
+    choice = {
+        "index": 0,
+        "delta": delta if delta is not None else {},
+        "logprobs": None,
+        "finish_reason": finish,
+    }
     return {**BASE, "choices": [choice], **top}
 
 
@@ -147,26 +181,29 @@ def content(text: str, **kw: Any) -> bytes:
 USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 
 # a stream that has everything: role, reasoning, CJK, emoji, escapes, usage, finish, [DONE]
-REPRESENTATIVE = b"".join([
-    event(chunk({"role": "assistant", "content": ""})),
-    event(chunk({"reasoning_content": "let me think 🤔"})),
-    event(chunk({"reasoning": "more"})),
-    content("研究"),
-    content(" naïve 🎉"),
-    content(' "quoted" \\ back\nslash\t'),
-    content("\u2028line sep\u0085nel"),
-    content("中文", ensure_ascii=True),
-    content("emoji😀", ensure_ascii=True),
-    b": keep-alive\n\n",
-    content("end."),
-    event(chunk({}, "stop")),
-    event({**BASE, "choices": [], "usage": USAGE}),
-    event("[DONE]"),
-])
+REPRESENTATIVE = b"".join(
+    [
+        event(chunk({"role": "assistant", "content": ""})),
+        event(chunk({"reasoning_content": "let me think 🤔"})),
+        event(chunk({"reasoning": "more"})),
+        content("研究"),
+        content(" naïve 🎉"),
+        content(' "quoted" \\ back\nslash\t'),
+        content("\u2028line sep\u0085nel"),
+        content("中文", ensure_ascii=True),
+        content("emoji😀", ensure_ascii=True),
+        b": keep-alive\n\n",
+        content("end."),
+        event(chunk({}, "stop")),
+        event({**BASE, "choices": [], "usage": USAGE}),
+        event("[DONE]"),
+    ]
+)
 EXPECTED_TEXT = '研究 naïve 🎉 "quoted" \\ back\nslash\t\u2028line sep\u0085nel中文emoji😀end.'
 
 
 # -- content at every split point ---------------------------------------------------
+
 
 def test_the_reference_agrees_with_the_expected_text() -> None:
     ref = reference(REPRESENTATIVE)
@@ -188,7 +225,9 @@ def test_the_representative_stream_one_byte_at_a_time() -> None:
 
 
 @pytest.mark.parametrize("learn_at", [None, *event_ends(REPRESENTATIVE)[:6]])
-def test_the_representative_stream_in_event_aligned_and_shifted_blocks(learn_at: int | None) -> None:
+def test_the_representative_stream_in_event_aligned_and_shifted_blocks(
+    learn_at: int | None,
+) -> None:
     for blocks in splits(REPRESENTATIVE, learn_at):
         assert run(blocks)[0] == reference(REPRESENTATIVE), [len(b) for b in blocks]
 
@@ -205,11 +244,17 @@ def test_text_comes_out_of_the_feed_that_completes_its_event_even_mid_utf8() -> 
 
 @pytest.mark.parametrize("separators", [None, (",", ":")], ids=["spaced", "compact"])
 @pytest.mark.parametrize("ensure_ascii", [False, True], ids=["raw", "escaped"])
-def test_a_learned_shape_reads_many_events_in_one_block(ensure_ascii: bool, separators: Any) -> None:
+def test_a_learned_shape_reads_many_events_in_one_block(
+    ensure_ascii: bool, separators: Any
+) -> None:
     pieces = ["研究", "😀", '"', "\\", "\n", "\t", "\u2028", "é", "plain", "\\n", "\x00", "/"] * 20
     kw = {"ensure_ascii": ensure_ascii, "separators": separators}
     first = b"".join(content(p, **kw) for p in pieces[:2])
-    rest = b"".join(content(p, **kw) for p in pieces[2:]) + event(chunk({}, "stop"), **kw) + event("[DONE]")
+    rest = (
+        b"".join(content(p, **kw) for p in pieces[2:])
+        + event(chunk({}, "stop"), **kw)
+        + event("[DONE]")
+    )
     stream = first + rest
     got, decoder = run([first, rest])
     assert got == reference(stream)
@@ -219,14 +264,18 @@ def test_a_learned_shape_reads_many_events_in_one_block(ensure_ascii: bool, sepa
 
 # -- reasoning ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("key", ["reasoning", "reasoning_content"])
 def test_reasoning_is_counted_and_kept_out_of_the_content(key: str) -> None:
-    stream = (event(chunk({"role": "assistant", "content": ""}))
-              + b"".join(event(chunk({key: f"thinking {i} "})) for i in range(5))
-              + event(chunk({key: ""}))
-              + content("Answer.")
-              + event(chunk({key: "late thought", "content": " More."}))
-              + event(chunk({}, "stop")) + event("[DONE]"))
+    stream = (
+        event(chunk({"role": "assistant", "content": ""}))
+        + b"".join(event(chunk({key: f"thinking {i} "})) for i in range(5))
+        + event(chunk({key: ""}))
+        + content("Answer.")
+        + event(chunk({key: "late thought", "content": " More."}))
+        + event(chunk({}, "stop"))
+        + event("[DONE]")
+    )
     for blocks in splits(stream):
         got = run(blocks)[0]
         assert got.text == "Answer. More."
@@ -237,22 +286,37 @@ def test_reasoning_is_counted_and_kept_out_of_the_content(key: str) -> None:
 
 def test_openrouter_reasoning_details_stay_out_of_the_content() -> None:
     details = [{"type": "reasoning.text", "text": "secret plan"}]
-    stream = (event(chunk({"reasoning": "secret plan", "reasoning_details": details}))
-              + content("Text.") + event(chunk({}, "stop")) + event("[DONE]"))
+    stream = (
+        event(chunk({"reasoning": "secret plan", "reasoning_details": details}))
+        + content("Text.")
+        + event(chunk({}, "stop"))
+        + event("[DONE]")
+    )
     got = decode(stream)
     assert (got.text, got.reasoning_events, got.content_events) == ("Text.", 1, 1)
 
 
 # -- usage -------------------------------------------------------------------------
 
+
 def test_usage_in_a_final_chunk_with_no_choices() -> None:
-    stream = content("a") + event(chunk({}, "stop")) + event({**BASE, "choices": [], "usage": USAGE}) + event("[DONE]")
+    stream = (
+        content("a")
+        + event(chunk({}, "stop"))
+        + event({**BASE, "choices": [], "usage": USAGE})
+        + event("[DONE]")
+    )
     got = decode(stream)
     assert (got.usage, got.finish_reason, got.text, got.done) == (USAGE, "stop", "a", True)
 
 
 def test_usage_with_llama_cpp_timings() -> None:
-    final = {**BASE, "choices": [], "usage": USAGE, "timings": {"predicted_n": 7, "predicted_ms": 12.5}}
+    final = {
+        **BASE,
+        "choices": [],
+        "usage": USAGE,
+        "timings": {"predicted_n": 7, "predicted_ms": 12.5},
+    }
     got = decode(content("a") + event(chunk({}, "stop")) + event(final) + event("[DONE]"))
     assert got.usage == USAGE
 
@@ -263,16 +327,24 @@ def test_usage_on_the_finish_chunk() -> None:
 
 
 def test_openai_usage_null_on_every_chunk_until_the_last() -> None:
-    stream = (content("a", ensure_ascii=True).replace(b"}\n\n", b', "usage": null}\n\n')
-              + event(chunk({}, "stop", usage=None))
-              + event({**BASE, "choices": [], "usage": USAGE}) + event("[DONE]"))
+    stream = (
+        content("a", ensure_ascii=True).replace(b"}\n\n", b', "usage": null}\n\n')
+        + event(chunk({}, "stop", usage=None))
+        + event({**BASE, "choices": [], "usage": USAGE})
+        + event("[DONE]")
+    )
     got = decode(stream)
     assert (got.usage, got.text) == (USAGE, "a")
 
 
 def test_openrouter_repeats_the_finish_reason_with_usage_and_cost() -> None:
     usage = {**USAGE, "cost": 0.0012}
-    stream = content("a") + event(chunk({}, "stop")) + event(chunk({}, "stop", usage=usage)) + event("[DONE]")
+    stream = (
+        content("a")
+        + event(chunk({}, "stop"))
+        + event(chunk({}, "stop", usage=usage))
+        + event("[DONE]")
+    )
     got = decode(stream)
     assert (got.finish_reason, got.usage, got.content_events, got.text) == ("stop", usage, 1, "a")
 
@@ -284,10 +356,24 @@ def test_no_usage_when_the_server_sends_none() -> None:
 
 # -- finish reasons and [DONE] -------------------------------------------------------
 
-@pytest.mark.parametrize("reason", [
-    "stop", "length", "tool_calls", "content_filter", "function_call", "abort", "sensitive", "network_error",
-    "model_context_window_exceeded", "insufficient_system_resource", "error", "a_reason_from_the_future",
-])
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "stop",
+        "length",
+        "tool_calls",
+        "content_filter",
+        "function_call",
+        "abort",
+        "sensitive",
+        "network_error",
+        "model_context_window_exceeded",
+        "insufficient_system_resource",
+        "error",
+        "a_reason_from_the_future",
+    ],
+)
 def test_every_finish_reason_is_reported_and_none_crashes(reason: str) -> None:
     got = decode(content("a") + event(chunk({}, reason)) + event("[DONE]"))
     assert (got.finish_reason, got.text, got.done) == (reason, "a", True)
@@ -309,7 +395,10 @@ def test_content_on_the_finish_chunk_is_kept() -> None:
 
 
 def test_glm_repeats_the_role_in_every_delta() -> None:
-    stream = b"".join(event(chunk({"role": "assistant", "content": c}), ensure_ascii=True) for c in ["", "研", "究", "!"])
+    stream = b"".join(
+        event(chunk({"role": "assistant", "content": c}), ensure_ascii=True)
+        for c in ["", "研", "究", "!"]
+    )
     stream += event(chunk({"role": "assistant"}, "stop", usage=USAGE), ensure_ascii=True)
     for blocks in splits(stream):
         got = run(blocks)[0]
@@ -319,16 +408,52 @@ def test_glm_repeats_the_role_in_every_delta() -> None:
 # -- errors -------------------------------------------------------------------------
 
 ERRORS = {
-    "vllm": [event({"error": {"message": "the engine crashed", "type": "InternalServerError", "code": 500}}),
-             event("[DONE]")],
-    "sglang": [event({"error": {"object": "error", "message": "the engine crashed", "type": "BadRequestError",
-                                "param": None, "code": 400}}), event("[DONE]")],
-    "llamacpp": [event({"error": {"code": 500, "message": "the engine crashed", "type": "server_error"}})],
-    "llamacpp-old": [b'error: {"code": 500, "message": "the engine crashed", "type": "server_error"}\n\n'],
-    "openai": [event({"error": {"message": "the engine crashed", "type": "server_error", "param": None,
-                                "code": None}})],
-    "openrouter": [event({**chunk({"content": ""}, "error"),
-                          "error": {"code": 502, "message": "the engine crashed"}})],
+    "vllm": [
+        event(
+            {"error": {"message": "the engine crashed", "type": "InternalServerError", "code": 500}}
+        ),
+        event("[DONE]"),
+    ],
+    "sglang": [
+        event(
+            {
+                "error": {
+                    "object": "error",
+                    "message": "the engine crashed",
+                    "type": "BadRequestError",
+                    "param": None,
+                    "code": 400,
+                }
+            }
+        ),
+        event("[DONE]"),
+    ],
+    "llamacpp": [
+        event({"error": {"code": 500, "message": "the engine crashed", "type": "server_error"}})
+    ],
+    "llamacpp-old": [
+        b'error: {"code": 500, "message": "the engine crashed", "type": "server_error"}\n\n'
+    ],
+    "openai": [
+        event(
+            {
+                "error": {
+                    "message": "the engine crashed",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
+        )
+    ],
+    "openrouter": [
+        event(
+            {
+                **chunk({"content": ""}, "error"),
+                "error": {"code": 502, "message": "the engine crashed"},
+            }
+        )
+    ],
     "plain-string": [event({"error": "the engine crashed"})],
 }
 
@@ -356,12 +481,16 @@ def test_a_null_error_field_is_not_an_error() -> None:
     assert got.text == "a"
 
 
-@pytest.mark.parametrize("payload", [
-    b'{"choices": [{"delta": {"content": "oops"',
-    b"{'single': 'quotes'}",
-    b'{"choices": [{"delta": {"content": "a"}}]} trailing',
-    b"<html>",
-], ids=["truncated", "single-quotes", "trailing", "html"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"choices": [{"delta": {"content": "oops"',
+        b"{'single': 'quotes'}",
+        b'{"choices": [{"delta": {"content": "a"}}]} trailing',
+        b"<html>",
+    ],
+    ids=["truncated", "single-quotes", "trailing", "html"],
+)
 def test_malformed_json_raises_stream_error(payload: bytes) -> None:
     stream = content("a") + b"data: " + payload + b"\n\n"
     for blocks in splits(stream, len(content("a"))):
@@ -375,8 +504,11 @@ def test_json_that_is_not_an_object_raises_stream_error(payload: bytes) -> None:
         decode(b"data: " + payload + b"\n\n")
 
 
-@pytest.mark.parametrize("bad", [b"\xff", b"\xc3", b"\xe4\xb8", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80"],
-                         ids=["ff", "truncated-2", "truncated-3", "surrogate", "overlong", "5-byte"])
+@pytest.mark.parametrize(
+    "bad",
+    [b"\xff", b"\xc3", b"\xe4\xb8", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80"],
+    ids=["ff", "truncated-2", "truncated-3", "surrogate", "overlong", "5-byte"],
+)
 def test_invalid_utf8_in_an_event_raises_stream_error(bad: bytes) -> None:
     head = content("a") + content("b")
     broken = content("Q").replace(b'"Q"', b'"x' + bad + b'y"')
@@ -389,14 +521,19 @@ def test_invalid_utf8_in_an_event_raises_stream_error(bad: bytes) -> None:
 def test_invalid_utf8_split_across_two_events_raises_stream_error() -> None:
     # each event alone is invalid UTF-8; only their concatenation would decode
     head = content("a") + content("b")
-    tail = (content("Q").replace(b'"Q"', b'"\xe4\xb8"') + content("Q").replace(b'"Q"', b'"\xad"')
-            + event(chunk({}, "stop")) + event("[DONE]"))
+    tail = (
+        content("Q").replace(b'"Q"', b'"\xe4\xb8"')
+        + content("Q").replace(b'"Q"', b'"\xad"')
+        + event(chunk({}, "stop"))
+        + event("[DONE]")
+    )
     for blocks in splits(head + tail, len(head)):
         with pytest.raises(StreamError):
             run(blocks)
 
 
 # -- fast path against slow path: targeted shape changes ------------------------------
+
 
 def _compare(stream: bytes, learn_at: int) -> None:
     """However the network splits ``stream``, the decoder equals the reference."""
@@ -414,9 +551,16 @@ def test_shape_change_created_changes_mid_stream() -> None:
 
 def test_shape_change_obfuscation_field_of_varying_length() -> None:
     rng = random.Random(5)
-    stream = b"".join(event({**chunk({"content": f"w{i} "}), "usage": None, "obfuscation": "x" * rng.randint(1, 3)},
-                            ensure_ascii=True) for i in range(60))
-    stream += event({**chunk({}, "stop"), "usage": None}) + event({**BASE, "choices": [], "usage": USAGE})
+    stream = b"".join(
+        event(
+            {**chunk({"content": f"w{i} "}), "usage": None, "obfuscation": "x" * rng.randint(1, 3)},
+            ensure_ascii=True,
+        )
+        for i in range(60)
+    )
+    stream += event({**chunk({}, "stop"), "usage": None}) + event(
+        {**BASE, "choices": [], "usage": USAGE}
+    )
     _compare(stream + event("[DONE]"), len(content("w0 ")) * 3)
 
 
@@ -438,15 +582,26 @@ def test_shape_change_content_key_order_and_spacing() -> None:
     a = b"".join(content(c) for c in "abc")
     compact = b"".join(content(c, separators=(",", ":")) for c in "def")
     reordered = b"".join(
-        event({"choices": [{"finish_reason": None, "delta": {"content": c}, "index": 0}], **BASE}) for c in "ghi")
+        event({"choices": [{"finish_reason": None, "delta": {"content": c}, "index": 0}], **BASE})
+        for c in "ghi"
+    )
     _compare(a + compact + reordered + a + event(chunk({}, "stop")) + event("[DONE]"), len(a))
 
 
 def test_shape_change_logprobs_appear() -> None:
     a = b"".join(content(c) for c in "abc")
     lp = {"content": [{"token": "x", "logprob": -0.1, "bytes": [120], "top_logprobs": []}]}
-    b = b"".join(event({**BASE, "choices": [{"index": 0, "delta": {"content": c}, "logprobs": lp,
-                                            "finish_reason": None}]}) for c in "def")
+    b = b"".join(
+        event(
+            {
+                **BASE,
+                "choices": [
+                    {"index": 0, "delta": {"content": c}, "logprobs": lp, "finish_reason": None}
+                ],
+            }
+        )
+        for c in "def"
+    )
     _compare(a + b + a + event(chunk({}, "stop")) + event("[DONE]"), len(a))
 
 
@@ -458,7 +613,13 @@ def test_shape_change_to_crlf_line_ends() -> None:
 
 def test_comments_and_other_fields_between_learned_events() -> None:
     a = b"".join(content(c) for c in "abc")
-    b = b": keep-alive\n\n" + content("d") + b"event: message\nid: 9\n" + content("e") + b": OPENROUTER PROCESSING\n\n"
+    b = (
+        b": keep-alive\n\n"
+        + content("d")
+        + b"event: message\nid: 9\n"
+        + content("e")
+        + b": OPENROUTER PROCESSING\n\n"
+    )
     _compare(a + b + a + event(chunk({}, "stop")) + event("[DONE]"), len(a))
 
 
@@ -499,8 +660,39 @@ def test_escaped_surrogate_halves_in_two_events_give_the_same_text_however_split
 
 # -- fast path against slow path: random documents --------------------------------------
 
-ALPHABET = ["a", "b", "z", " ", "  ", ".", "é", "ß", "研", "究", "中文", "😀", "🎉", "👩‍💻", '"', "\\", "\\n", "\n",
-            "\t", "\r", "\u2028", "\u2029", "\u0085", "/", "\x00", "\x7f", "{", "}", '":"', "content", "data: "]
+ALPHABET = [
+    "a",
+    "b",
+    "z",
+    " ",
+    "  ",
+    ".",
+    "é",
+    "ß",
+    "研",
+    "究",
+    "中文",
+    "😀",
+    "🎉",
+    "👩‍💻",
+    '"',
+    "\\",
+    "\\n",
+    "\n",
+    "\t",
+    "\r",
+    "\u2028",
+    "\u2029",
+    "\u0085",
+    "/",
+    "\x00",
+    "\x7f",
+    "{",
+    "}",
+    '":"',
+    "content",
+    "data: ",
+]
 
 
 def random_stream(rng: random.Random, events: int) -> tuple[bytes, str]:
@@ -546,7 +738,7 @@ def random_stream(rng: random.Random, events: int) -> tuple[bytes, str]:
 
 def random_blocks(rng: random.Random, stream: bytes) -> list[bytes]:
     """Blocks of 1 .. ~70000 bytes; half the time cut where events end, as a server writes."""
-    largest = int(round(2 ** rng.uniform(0, 16.1)))
+    largest = round(2 ** rng.uniform(0, 16.1))
     ends = event_ends(stream) if rng.random() < 0.5 else []
     blocks, pos = [], 0
     while pos < len(stream):
@@ -576,7 +768,7 @@ def test_fast_path_equals_reference_on_random_documents(seed: int) -> None:
 
 def test_fast_path_equals_reference_on_a_large_stream_in_large_blocks() -> None:
     rng = random.Random(99)
-    stream, text = random_stream(rng, 20000)
+    stream, _ = random_stream(rng, 20000)
     expected = reference(stream)
     for size in (70000, 65536, 16384, 4097):
         blocks = [stream[i : i + size] for i in range(0, len(stream), size)]
@@ -584,5 +776,7 @@ def test_fast_path_equals_reference_on_a_large_stream_in_large_blocks() -> None:
     ends = event_ends(stream)
     for every in (500, 37):
         cuts = ends[every - 1 :: every]
-        blocks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True) if b > a]
+        blocks = [
+            stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True) if b > a
+        ]
         assert run(blocks)[0] == expected, every

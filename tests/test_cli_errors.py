@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import docgen_process, make_document
+from conftest import docgen_process
 from sse_server import Fault, Script
 from test_chunks import sse_payloads
 
@@ -81,18 +81,23 @@ def leftovers(folder: Path) -> list[str]:
 
 # -- bad input: nothing is sent, nothing is written ------------------------------------
 
-@pytest.mark.parametrize(("args", "names"), [
-    (["write", "--bogus"], "--bogus"),
-    (["write", "--topic", "t", "--temperature", "9"], "--temperature"),
-    (["write", "--topic", "t", "--words", "0"], "--words"),
-    (["write", "--topic", "t", "--restart", "--resume"], "--restart"),
-    (["wrtie", "--topic", "t"], "wrtie"),
-    (["write", "--topic", "t", "--var", "audience"], "audience"),
-    (["write", "--topic", "t", "-o", "report.pdf"], "report.pdf"),
-    (["write", "--topic", "t", "--base-url", "ftp://example.com/v1"], "ftp://example.com/v1"),
-])
-def test_a_bad_flag_is_one_line_and_exit_2(tmp_path: Path, docgen: Any, monkeypatch: pytest.MonkeyPatch,
-                                           args: list[str], names: str) -> None:
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["write", "--bogus"], "--bogus"),
+        (["write", "--topic", "t", "--temperature", "9"], "--temperature"),
+        (["write", "--topic", "t", "--words", "0"], "--words"),
+        (["write", "--topic", "t", "--restart", "--resume"], "--restart"),
+        (["wrtie", "--topic", "t"], "wrtie"),
+        (["write", "--topic", "t", "--var", "audience"], "audience"),
+        (["write", "--topic", "t", "-o", "report.pdf"], "report.pdf"),
+        (["write", "--topic", "t", "--base-url", "ftp://example.com/v1"], "ftp://example.com/v1"),
+    ],
+)
+def test_a_bad_flag_is_one_line_and_exit_2(
+    tmp_path: Path, docgen: Any, monkeypatch: pytest.MonkeyPatch, args: list[str], names: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, stdout, stderr = docgen(*args)
     assert code == 2
@@ -103,10 +108,14 @@ def test_a_bad_flag_is_one_line_and_exit_2(tmp_path: Path, docgen: Any, monkeypa
 
 def test_missing_template_variables_are_named_all_at_once(tmp_path: Path, docgen: Any) -> None:
     template = tmp_path / "three.md"
-    template.write_text('+++\ndescription = "needs three"\n[variables.audience]\ndescription = "who"\n+++\n'
-                        "{{ topic }} for {{ audience }} in {{ region }} by {{ deadline }}\n", encoding="utf-8")
-    code, _, stderr = docgen("write", "--template", str(template), "-o", str(tmp_path / "x.md"),
-                             "--var", "region=EU")
+    template.write_text(
+        '+++\ndescription = "needs three"\n[variables.audience]\ndescription = "who"\n+++\n'
+        "{{ topic }} for {{ audience }} in {{ region }} by {{ deadline }}\n",
+        encoding="utf-8",
+    )
+    code, _, stderr = docgen(
+        "write", "--template", str(template), "-o", str(tmp_path / "x.md"), "--var", "region=EU"
+    )
     assert code == 3
     line = one_line(stderr)
     for name in ("topic", "audience", "deadline"):
@@ -116,9 +125,22 @@ def test_missing_template_variables_are_named_all_at_once(tmp_path: Path, docgen
     assert leftovers(tmp_path) == ["three.md"]
 
 
-def test_unknown_variables_are_named_with_the_ones_the_template_takes(tmp_path: Path, docgen: Any) -> None:
-    code, _, stderr = docgen("write", "--topic", "t", "-o", str(tmp_path / "x.md"), "--var", "audiense=me",
-                             "--var", "colour=red", "--base-url", closed_port_url())
+def test_unknown_variables_are_named_with_the_ones_the_template_takes(
+    tmp_path: Path, docgen: Any
+) -> None:
+    code, _, stderr = docgen(
+        "write",
+        "--topic",
+        "t",
+        "-o",
+        str(tmp_path / "x.md"),
+        "--var",
+        "audiense=me",
+        "--var",
+        "colour=red",
+        "--base-url",
+        closed_port_url(),
+    )
     assert code == 3
     line = one_line(stderr)
     assert "audiense" in line and "colour" in line
@@ -127,14 +149,17 @@ def test_unknown_variables_are_named_with_the_ones_the_template_takes(tmp_path: 
 
 
 def test_an_unknown_template_names_the_choices(tmp_path: Path, docgen: Any) -> None:
-    code, _, stderr = docgen("write", "--topic", "t", "-o", str(tmp_path / "x.md"), "--template", "nosuch")
+    code, _, stderr = docgen(
+        "write", "--topic", "t", "-o", str(tmp_path / "x.md"), "--template", "nosuch"
+    )
     assert code == 3
     line = one_line(stderr)
     assert "nosuch" in line and "report" in line and "article" in line
 
 
-def test_an_output_under_a_regular_file_is_exit_4_before_any_request(tmp_path: Path, serve: Any,
-                                                                       docgen: Any, document: str) -> None:
+def test_an_output_under_a_regular_file_is_exit_4_before_any_request(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
     server = serve(Script(document=document))
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
@@ -146,7 +171,9 @@ def test_an_output_under_a_regular_file_is_exit_4_before_any_request(tmp_path: P
     assert leftovers(tmp_path) == ["not-a-folder"]
 
 
-def test_an_existing_output_needs_force(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
+def test_an_existing_output_needs_force(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
     server = serve(Script(document=document))
     out = tmp_path / "doc.md"
     out.write_text("my earlier work\n")
@@ -166,7 +193,10 @@ def test_an_existing_output_needs_force(tmp_path: Path, serve: Any, docgen: Any,
 
 # -- choosing the model ----------------------------------------------------------------
 
-def test_the_one_served_model_is_used(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
+
+def test_the_one_served_model_is_used(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
     server = serve(Script(document=document, models=["only-model-7b"]))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK)
     assert code == 0, stderr
@@ -174,7 +204,9 @@ def test_the_one_served_model_is_used(tmp_path: Path, serve: Any, docgen: Any, d
     assert [c["body"]["model"] for c in server.recorder.chats] == ["only-model-7b"]
 
 
-def test_several_served_models_are_listed_and_exit_2(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
+def test_several_served_models_are_listed_and_exit_2(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
     server = serve(Script(document=document, models=["alpha-7b", "beta-13b", "gamma-70b"]))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK)
     assert code == 2
@@ -192,7 +224,9 @@ def test_no_served_model_is_exit_7(tmp_path: Path, serve: Any, docgen: Any, docu
     assert server.recorder.chats == []
 
 
-def test_model_flag_skips_the_model_list(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
+def test_model_flag_skips_the_model_list(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
     server = serve(Script(document=document, models=["a", "b"]))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK, "--model", "b")
     assert code == 0, stderr
@@ -202,12 +236,24 @@ def test_model_flag_skips_the_model_list(tmp_path: Path, serve: Any, docgen: Any
 
 # -- dry run ---------------------------------------------------------------------------
 
-def test_dry_run_prints_the_prompt_and_body_and_sends_nothing(tmp_path: Path, serve: Any, docgen: Any,
-                                                             monkeypatch: pytest.MonkeyPatch, document: str) -> None:
+
+def test_dry_run_prints_the_prompt_and_body_and_sends_nothing(
+    tmp_path: Path, serve: Any, docgen: Any, monkeypatch: pytest.MonkeyPatch, document: str
+) -> None:
     server = serve(Script(document=document))
     monkeypatch.chdir(tmp_path)
-    code, stdout, stderr = docgen("write", "--topic", "Tides of Saturn", "--base-url", server.base_url,
-                                  "--words", "1234", "--temperature", "0.3", "--dry-run")
+    code, stdout, stderr = docgen(
+        "write",
+        "--topic",
+        "Tides of Saturn",
+        "--base-url",
+        server.base_url,
+        "--words",
+        "1234",
+        "--temperature",
+        "0.3",
+        "--dry-run",
+    )
     assert code == 0, stderr
     assert stderr == ""
     assert stdout.startswith(f"# POST {server.base_url}/chat/completions -> tides-of-saturn.md\n")
@@ -226,7 +272,10 @@ def test_dry_run_prints_the_prompt_and_body_and_sends_nothing(tmp_path: Path, se
 
 # -- the server cannot be reached or refuses ------------------------------------------
 
-@pytest.mark.parametrize("model", [[], ["--model", "m", "--retries", "1"]], ids=["listing-models", "streaming"])
+
+@pytest.mark.parametrize(
+    "model", [[], ["--model", "m", "--retries", "1"]], ids=["listing-models", "streaming"]
+)
 def test_connection_refused_is_exit_5(tmp_path: Path, docgen: Any, model: list[str]) -> None:
     url = closed_port_url()
     code, _, stderr = write(docgen, url, tmp_path / "doc.md", *QUICK, *model)
@@ -243,16 +292,22 @@ def test_a_host_that_does_not_resolve_is_exit_5(tmp_path: Path, docgen: Any) -> 
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize(("status", "code", "said"), [
-    (401, 6, "invalid api key"),
-    (403, 6, "forbidden for this key"),
-    (404, 7, "the model does not exist"),
-    (422, 8, "temperature out of range"),
-])
-def test_a_refusal_is_its_exit_code_with_the_servers_words(tmp_path: Path, serve: Any, docgen: Any, document: str,
-                                                          status: int, code: int, said: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "code", "said"),
+    [
+        (401, 6, "invalid api key"),
+        (403, 6, "forbidden for this key"),
+        (404, 7, "the model does not exist"),
+        (422, 8, "temperature out of range"),
+    ],
+)
+def test_a_refusal_is_its_exit_code_with_the_servers_words(
+    tmp_path: Path, serve: Any, docgen: Any, document: str, status: int, code: int, said: str
+) -> None:
     body = json.dumps({"error": {"message": said, "type": "invalid_request_error"}})
-    server = serve(Script(document=document, faults=[Fault("status", status=status, body=body)] * 3))
+    server = serve(
+        Script(document=document, faults=[Fault("status", status=status, body=body)] * 3)
+    )
     got, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK, "--retries", "2")
     assert got == code
     line = one_line(stderr)
@@ -261,7 +316,9 @@ def test_a_refusal_is_its_exit_code_with_the_servers_words(tmp_path: Path, serve
     assert leftovers(tmp_path) == []
 
 
-def test_a_400_is_exit_8_with_the_servers_words(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
+def test_a_400_is_exit_8_with_the_servers_words(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
     body = json.dumps({"error": {"message": "max_tokens is too large: 999999", "code": 400}})
     server = serve(Script(document=document, faults=[Fault("status", status=400, body=body)] * 3))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK)
@@ -272,7 +329,9 @@ def test_a_400_is_exit_8_with_the_servers_words(tmp_path: Path, serve: Any, docg
 
 
 @pytest.mark.parametrize("status", [429, 503])
-def test_busy_after_the_retries_is_exit_9(tmp_path: Path, serve: Any, docgen: Any, document: str, status: int) -> None:
+def test_busy_after_the_retries_is_exit_9(
+    tmp_path: Path, serve: Any, docgen: Any, document: str, status: int
+) -> None:
     server = serve(Script(document=document, faults=[Fault("status", status=status)] * 3))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK, "--retries", "1")
     assert code == 9
@@ -282,9 +341,14 @@ def test_busy_after_the_retries_is_exit_9(tmp_path: Path, serve: Any, docgen: An
     assert leftovers(tmp_path) == []
 
 
-def test_busy_after_a_partial_keeps_it_and_says_how_to_continue(tmp_path: Path, serve: Any, docgen: Any,
-                                                                document: str) -> None:
-    faults = [Fault("error_event", after=30), Fault("status", status=429), Fault("status", status=503)]
+def test_busy_after_a_partial_keeps_it_and_says_how_to_continue(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
+    faults = [
+        Fault("error_event", after=30),
+        Fault("status", status=429),
+        Fault("status", status=503),
+    ]
     server = serve(Script(document=document, faults=faults))
     out = tmp_path / "doc.md"
     code, _, stderr = write(docgen, server.base_url, out, *QUICK, "--retries", "2")
@@ -296,7 +360,9 @@ def test_busy_after_a_partial_keeps_it_and_says_how_to_continue(tmp_path: Path, 
     assert kept and document.encode().startswith(kept)
 
 
-def test_an_html_page_instead_of_a_stream_is_exit_8(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
+def test_an_html_page_instead_of_a_stream_is_exit_8(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
     page = "<!DOCTYPE html><html><body><h1>Welcome to nginx!</h1></body></html>"
     fault = Fault("status", status=200, body=page, content_type="text/html; charset=utf-8")
     server = serve(Script(document=document, faults=[fault] * 3))
@@ -308,9 +374,14 @@ def test_an_html_page_instead_of_a_stream_is_exit_8(tmp_path: Path, serve: Any, 
 
 
 @pytest.mark.parametrize("kind", ["text/plain", "application/json", "text/event-stream"])
-def test_a_200_body_that_is_not_a_chat_stream_is_exit_10(tmp_path: Path, serve: Any, docgen: Any, document: str,
-                                                         kind: str) -> None:
-    server = serve(Script(document=document, faults=[Fault("status", status=200, body="hello", content_type=kind)]))
+def test_a_200_body_that_is_not_a_chat_stream_is_exit_10(
+    tmp_path: Path, serve: Any, docgen: Any, document: str, kind: str
+) -> None:
+    server = serve(
+        Script(
+            document=document, faults=[Fault("status", status=200, body="hello", content_type=kind)]
+        )
+    )
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK)
     assert code == 10
     one_line(stderr)
@@ -319,7 +390,10 @@ def test_a_200_body_that_is_not_a_chat_stream_is_exit_10(tmp_path: Path, serve: 
 
 # -- the stream breaks: exit 10, the partial holds exactly what was streamed -----------------
 
-BAD_UTF8 = b'data: {"choices": [{"index": 0, "delta": {"content": "bad \xff byte"}, "finish_reason": null}]}\n\n'
+BAD_UTF8 = (
+    b'data: {"choices": [{"index": 0, "delta": {"content": "bad \xff byte"}, '
+    b'"finish_reason": null}]}\n\n'
+)
 GARBAGE = b"<<this is not an event stream>>\r\n\r\n\x00\x01 what\n"
 
 BREAKS = {
@@ -342,15 +416,18 @@ def sent_before_the_break(chat: dict[str, Any], fault: Fault) -> str:
     return streamed_before_failure(wire)
 
 
-@pytest.mark.parametrize("writes", [(1, 300), (1 << 16, 1 << 16)], ids=["small-writes", "one-write"])
+@pytest.mark.parametrize(
+    "writes", [(1, 300), (1 << 16, 1 << 16)], ids=["small-writes", "one-write"]
+)
 @pytest.mark.parametrize("name", sorted(BREAKS))
 def test_a_broken_stream_is_exit_10_and_keeps_exactly_what_was_streamed(
-        tmp_path: Path, serve: Any, docgen: Any, document: str, name: str, writes: tuple[int, int]) -> None:
+    tmp_path: Path, serve: Any, docgen: Any, document: str, name: str, writes: tuple[int, int]
+) -> None:
     fault = BREAKS[name]
     server = serve(Script(document=document, faults=[fault], write_bytes=writes))
     out = tmp_path / "doc.md"
     args = (*QUICK, "--timeout", "0.5")
-    code, stdout, stderr = write(docgen, server.base_url, out, *args)
+    code, _, stderr = write(docgen, server.base_url, out, *args)
 
     assert code == 10
     line = one_line(stderr)
@@ -363,17 +440,24 @@ def test_a_broken_stream_is_exit_10_and_keeps_exactly_what_was_streamed(
     assert part.read_bytes() == streamed.encode()  # all of it, and nothing else
     assert not out.exists()
 
-    server.script = Script(document=document)  # the server is well again: the same command continues
+    server.script = Script(
+        document=document
+    )  # the server is well again: the same command continues
     code, _, stderr = write(docgen, server.base_url, out, *args)
     assert code == 0, stderr
     assert out.read_bytes() == document.encode()
     assert leftovers(tmp_path) == ["doc.md"]
 
 
-def test_a_mid_stream_error_after_the_retries_is_exit_10_with_the_partial(tmp_path: Path, serve: Any, docgen: Any,
-                                                                          document: str) -> None:
-    # the first reply gets somewhere, the next two fail at once: three failures, two of them in a row
-    faults = [Fault("error_event", after=20), Fault("error_event", after=0), Fault("error_event", after=0)]
+def test_a_mid_stream_error_after_the_retries_is_exit_10_with_the_partial(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
+    # the first reply gets somewhere, the next two fail at once: two failures in a row
+    faults = [
+        Fault("error_event", after=20),
+        Fault("error_event", after=0),
+        Fault("error_event", after=0),
+    ]
     server = serve(Script(document=document, faults=faults))
     out = tmp_path / "doc.md"
     code, _, stderr = write(docgen, server.base_url, out, *QUICK, "--retries", "2")
@@ -388,31 +472,39 @@ def test_a_mid_stream_error_after_the_retries_is_exit_10_with_the_partial(tmp_pa
     assert part.read_bytes() == streamed.encode()
 
 
-def test_without_quiet_there_is_still_exactly_one_error_line(tmp_path: Path, serve: Any, docgen: Any,
-                                                             document: str) -> None:
+def test_without_quiet_there_is_still_exactly_one_error_line(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
     faults = [Fault("error_event", after=30), Fault("error_event", after=0)]
     server = serve(Script(document=document, faults=faults))
-    code, stdout, stderr = write(docgen, server.base_url, tmp_path / "doc.md", "--backoff", "0", "--retries", "1")
+    code, stdout, stderr = write(
+        docgen, server.base_url, tmp_path / "doc.md", "--backoff", "0", "--retries", "1"
+    )
     assert code == 10
     assert "Traceback" not in stderr and stdout == ""
     errors = [line for line in stderr.splitlines() if line.startswith("docgen: error")]
     assert len(errors) == 1 and stderr.splitlines()[-1] == errors[0], stderr
 
 
-def test_an_error_reports_only_its_own_runs_partial(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
+def test_an_error_reports_only_its_own_runs_partial(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
     server = serve(Script(document=document, faults=[Fault("error_event", after=30)]))
     first = tmp_path / "first.md"
     code, _, _ = write(docgen, server.base_url, first, *QUICK)
     assert code == 10 and (tmp_path / "first.md.part").exists()
 
     # a later run in the same process that fails before writing anything
-    code, _, stderr = docgen("write", "--topic", "t", "-o", str(tmp_path / "second.md"), "--template", "nosuch")
+    code, _, stderr = docgen(
+        "write", "--topic", "t", "-o", str(tmp_path / "second.md"), "--template", "nosuch"
+    )
     assert code == 3
     line = one_line(stderr)
     assert "first.md" not in line and "partial" not in line
 
 
 # -- interrupted ------------------------------------------------------------------------
+
 
 def wait_for_text(part: Path, seconds: float = 15.0) -> None:
     deadline = time.monotonic() + seconds
@@ -425,10 +517,21 @@ def wait_for_text(part: Path, seconds: float = 15.0) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_exits_130_keeps_the_partial_and_gives_the_command(
-        tmp_path: Path, serve: Any, docgen: Any, document: str, signum: int) -> None:
+    tmp_path: Path, serve: Any, docgen: Any, document: str, signum: int
+) -> None:
     server = serve(Script(document=document, delay=0.01, write_bytes=(20, 60)))
     out = tmp_path / "doc.md"
-    args = ["write", "--topic", "slow one", "-o", str(out), "--base-url", server.base_url, "--backoff", "0"]
+    args = [
+        "write",
+        "--topic",
+        "slow one",
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--backoff",
+        "0",
+    ]
     proc = docgen_process(*args)
     try:
         wait_for_text(tmp_path / "doc.md.part")

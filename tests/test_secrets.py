@@ -47,13 +47,31 @@ KEY_SOURCES = ["flag", "DOCGEN_API_KEY", "OPENAI_API_KEY"]
 
 
 @pytest.mark.parametrize("how", KEY_SOURCES)
-def test_a_successful_run_sends_the_key_and_keeps_it_nowhere(tmp_path: Path, serve: Any, docgen: Any,
-                                                             document: str, monkeypatch: pytest.MonkeyPatch,
-                                                             how: str) -> None:
-    server = serve(Script(document=document, cap_chars=4000))  # a few replies, a few journal checkpoints
+def test_a_successful_run_sends_the_key_and_keeps_it_nowhere(
+    tmp_path: Path,
+    serve: Any,
+    docgen: Any,
+    document: str,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    server = serve(
+        Script(document=document, cap_chars=4000)
+    )  # a few replies, a few journal checkpoints
     out = tmp_path / "out" / "doc.md"
-    code, stdout, stderr = docgen("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--json",
-                                  "--backoff", "0", *key_args(how, monkeypatch))
+    code, stdout, stderr = docgen(
+        "write",
+        "--topic",
+        "t",
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--json",
+        "--backoff",
+        "0",
+        *key_args(how, monkeypatch),
+    )
     assert code == 0, stderr
     assert out.read_bytes() == document.encode()
     assert len(server.recorder.chats) >= 2
@@ -63,11 +81,34 @@ def test_a_successful_run_sends_the_key_and_keeps_it_nowhere(tmp_path: Path, ser
 
 @pytest.mark.parametrize("how", KEY_SOURCES)
 def test_a_failed_run_keeps_the_key_out_of_the_partial_journal_and_message(
-        tmp_path: Path, serve: Any, docgen: Any, document: str, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
-    server = serve(Script(document=document, faults=[Fault("error_event", after=40), Fault("error_event", after=0)]))
+    tmp_path: Path,
+    serve: Any,
+    docgen: Any,
+    document: str,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    server = serve(
+        Script(
+            document=document,
+            faults=[Fault("error_event", after=40), Fault("error_event", after=0)],
+        )
+    )
     out = tmp_path / "doc.md"
-    code, stdout, stderr = docgen("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url,
-                                  "--backoff", "0", "--retries", "1", *key_args(how, monkeypatch))
+    code, stdout, stderr = docgen(
+        "write",
+        "--topic",
+        "t",
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--backoff",
+        "0",
+        "--retries",
+        "1",
+        *key_args(how, monkeypatch),
+    )
     assert code == 10
     assert (tmp_path / "doc.md.part").stat().st_size > 0
     assert (tmp_path / "doc.md.journal").exists()
@@ -77,8 +118,9 @@ def test_a_failed_run_keeps_the_key_out_of_the_partial_journal_and_message(
 
 
 @pytest.mark.parametrize("how", KEY_SOURCES)
-def test_an_interrupted_run_keeps_the_key_out_of_files_and_output(tmp_path: Path, serve: Any, document: str,
-                                                                  how: str) -> None:
+def test_an_interrupted_run_keeps_the_key_out_of_files_and_output(
+    tmp_path: Path, serve: Any, document: str, how: str
+) -> None:
     server = serve(Script(document=document, delay=0.01, write_bytes=(20, 60)))
     out = tmp_path / "doc.md"
     args = ["write", "--topic", "t", "-o", str(out), "--base-url", server.base_url]
@@ -105,7 +147,9 @@ def test_an_interrupted_run_keeps_the_key_out_of_files_and_output(tmp_path: Path
     assert_nowhere(tmp_path, stdout, stderr)
 
 
-def test_a_dry_run_does_not_print_the_key(tmp_path: Path, docgen: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dry_run_does_not_print_the_key(
+    tmp_path: Path, docgen: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, stdout, stderr = docgen("write", "--topic", "t", "--dry-run", "--api-key", SECRET)
     assert code == 0, stderr
@@ -113,31 +157,45 @@ def test_a_dry_run_does_not_print_the_key(tmp_path: Path, docgen: Any, monkeypat
     assert_nowhere(tmp_path, stdout, stderr)
 
 
-def test_a_rejected_key_is_not_echoed(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
+def test_a_rejected_key_is_not_echoed(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
     body = '{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}'
     server = serve(Script(document=document, faults=[Fault("status", status=401, body=body)]))
-    code, stdout, stderr = docgen("write", "--topic", "t", "-o", str(tmp_path / "doc.md"), "--base-url",
-                                  server.base_url, "--api-key", SECRET)
+    code, stdout, stderr = docgen(
+        "write",
+        "--topic",
+        "t",
+        "-o",
+        str(tmp_path / "doc.md"),
+        "--base-url",
+        server.base_url,
+        "--api-key",
+        SECRET,
+    )
     assert code == 6
     assert "Incorrect API key provided" in stderr
     assert_nowhere(tmp_path, stdout, stderr)
 
 
-def test_a_key_named_by_the_project_config_is_sent_and_kept_nowhere(tmp_path: Path, serve: Any, docgen: Any,
-                                                                    document: str,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_key_named_by_the_project_config_is_sent_and_kept_nowhere(
+    tmp_path: Path, serve: Any, docgen: Any, document: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = serve(Script(document=document))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MY_TEAM_KEY", SECRET)
-    (tmp_path / "docgen.toml").write_text(f'base_url = "{server.base_url}"\napi_key = "${{MY_TEAM_KEY}}"\n')
+    (tmp_path / "docgen.toml").write_text(
+        f'base_url = "{server.base_url}"\napi_key = "${{MY_TEAM_KEY}}"\n'
+    )
     code, stdout, stderr = docgen("write", "--topic", "t", "-o", "doc.md", "--json")
     assert code == 0, stderr
     bearer_everywhere(server)
     assert_nowhere(tmp_path, stdout, stderr)
 
 
-def test_a_literal_key_in_the_project_config_is_refused_without_echoing_it(tmp_path: Path, docgen: Any,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_literal_key_in_the_project_config_is_refused_without_echoing_it(
+    tmp_path: Path, docgen: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "docgen.toml").write_text(f'api_key = "{SECRET}"\n')
     code, stdout, stderr = docgen("write", "--topic", "t", "-o", "doc.md")

@@ -24,6 +24,7 @@ def bytewise(stream: bytes) -> list[bytes]:
 
 # -- line ends ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
 def test_each_line_end_ends_lines_and_events(eol: bytes) -> None:
     stream = b"data: one" + eol + eol + b"data: two" + eol + b"data: lines" + eol + eol
@@ -53,9 +54,12 @@ def test_a_lone_cr_followed_by_another_cr_in_the_next_feed_is_a_blank_line() -> 
 
 # -- fields ---------------------------------------------------------------------------
 
+
 def test_comments_are_ignored_before_between_and_inside_events() -> None:
-    stream = (b": keep-alive\n\n: OPENROUTER PROCESSING\n\ndata: a\n: inside\ndata: b\n\n"
-              b":\n\n:no space\n\n")
+    stream = (
+        b": keep-alive\n\n: OPENROUTER PROCESSING\n\ndata: a\n: inside\ndata: b\n\n"
+        b":\n\n:no space\n\n"
+    )
     assert decode(stream) == [b"a\nb"]
 
 
@@ -77,8 +81,10 @@ def test_a_field_line_with_no_colon_is_the_field_with_an_empty_value() -> None:
 
 
 def test_unknown_and_non_data_fields_are_ignored() -> None:
-    stream = (b"event: message\nid: 7\nretry: 3000\nfoo: bar\nDATA: upper\n data: indented\n"
-              b"data: kept\n\n")
+    stream = (
+        b"event: message\nid: 7\nretry: 3000\nfoo: bar\nDATA: upper\n data: indented\n"
+        b"data: kept\n\n"
+    )
     assert decode(stream) == [b"kept"]
 
 
@@ -98,6 +104,7 @@ def test_llama_cpp_error_field_line_is_passed_on_as_error_data() -> None:
 
 
 # -- BOM ------------------------------------------------------------------------------
+
 
 def test_one_leading_bom_is_stripped() -> None:
     assert decode(BOM + b"data: x\n\n") == [b"x"]
@@ -126,6 +133,7 @@ def test_bytes_that_only_start_like_a_bom_are_kept() -> None:
 
 
 # -- what is not a line end ----------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "char",

@@ -30,7 +30,9 @@ def header_of(path: Path) -> dict[str, Any]:
 
 def dry_run(docgen: Any, *args: str) -> tuple[int, dict[str, Any] | None, str]:
     """Run `docgen write --dry-run`; return the code, the request body it printed, and stderr."""
-    code, stdout, stderr = docgen("write", "--dry-run", "--base-url", "http://127.0.0.1:9/v1", *args)
+    code, stdout, stderr = docgen(
+        "write", "--dry-run", "--base-url", "http://127.0.0.1:9/v1", *args
+    )
     if code != 0:
         assert stdout == ""
         return code, None, stderr
@@ -77,7 +79,9 @@ def test_templates_lists_every_built_in_with_its_description_and_variables(docge
         listed = lines[at + 1 : at + 1 + len(header.get("variables", {}))]
         for line, (var, spec) in zip(listed, header.get("variables", {}).items(), strict=True):
             default = f"(default: {spec['default']})" if "default" in spec else "(required)"
-            assert line.split()[:1] == [var] and default in line and spec["description"] in line, line
+            assert line.split()[:1] == [var] and default in line and spec["description"] in line, (
+                line
+            )
 
 
 @pytest.mark.parametrize("name", BUILTINS)
@@ -110,7 +114,7 @@ def test_each_document_template_fills_with_just_a_topic(docgen: Any, name: str) 
 
 # -- a user's template file ----------------------------------------------------------
 
-USER_TEMPLATE = '''+++
+USER_TEMPLATE = """+++
 description = "A field guide"
 system = "You write for {{ audience }}, plainly."
 title = "Field guide: {{ topic }}"
@@ -127,21 +131,32 @@ description = "Where"
 +++
 
 Write a field guide to {{topic}} in {{ region }} for {{  audience  }}.
-'''
+"""
 
 
 def test_a_user_template_file_with_a_toml_header(tmp_path: Path, docgen: Any) -> None:
     path = tmp_path / "guide.md"
     path.write_text(USER_TEMPLATE, encoding="utf-8")
-    code, body, stderr = dry_run(docgen, "--template", str(path), "--topic", "red kites", "--var", "region=Wales")
+    code, body, stderr = dry_run(
+        docgen, "--template", str(path), "--topic", "red kites", "--var", "region=Wales"
+    )
     assert code == 0, stderr
     assert messages(body) == {
         "system": "You write for hikers, plainly.",
         "user": "Write a field guide to red kites in Wales for hikers.\n",
     }
 
-    code, body, stderr = dry_run(docgen, "--template", str(path), "--topic", "red kites", "--var", "region=Wales",
-                                 "--var", "audience=birders")
+    code, body, stderr = dry_run(
+        docgen,
+        "--template",
+        str(path),
+        "--topic",
+        "red kites",
+        "--var",
+        "region=Wales",
+        "--var",
+        "audience=birders",
+    )
     assert code == 0, stderr
     assert messages(body)["system"] == "You write for birders, plainly."
 
@@ -149,11 +164,14 @@ def test_a_user_template_file_with_a_toml_header(tmp_path: Path, docgen: Any) ->
 def test_a_user_template_with_crlf_line_ends(tmp_path: Path, docgen: Any) -> None:
     path = tmp_path / "guide.md"
     path.write_bytes(USER_TEMPLATE.replace("\n", "\r\n").encode())
-    code, body, stderr = dry_run(docgen, "--template", str(path), "--topic", "red kites", "--var", "region=Wales")
+    code, body, stderr = dry_run(
+        docgen, "--template", str(path), "--topic", "red kites", "--var", "region=Wales"
+    )
     assert code == 0, stderr
     assert messages(body) == {
         "system": "You write for hikers, plainly.",
-        "user": "Write a field guide to red kites in Wales for hikers.\n",  # read with universal newlines
+        # the file is read with universal newlines
+        "user": "Write a field guide to red kites in Wales for hikers.\n",
     }
 
 
@@ -169,8 +187,10 @@ def test_placeholders_never_evaluate_anything(tmp_path: Path, docgen: Any) -> No
     path = tmp_path / "sneaky.md"
     path.write_text(
         "A {{ topic }} B {{ topic.__class__ }} C {topic} D {{topic}} E {{ topic | upper }} "
-        "F {{ __import__('os').getcwd() }} G {% if topic %}x{% endif %} H ${topic} I {{{ topic }}} J {{ 7*7 }}\n",
-        encoding="utf-8")
+        "F {{ __import__('os').getcwd() }} G {% if topic %}x{% endif %} H ${topic} "
+        "I {{{ topic }}} J {{ 7*7 }}\n",
+        encoding="utf-8",
+    )
     value = "{{ audience }} {0} {topic} \\1 \\g<0> ${HOME} %s {{ topic }}"
     code, body, stderr = dry_run(docgen, "--template", str(path), "--topic", value)
     assert code == 0, stderr
@@ -195,8 +215,9 @@ def test_missing_variables_are_reported_all_at_once(tmp_path: Path, docgen: Any)
 def test_missing_and_unknown_variables_are_reported_together(tmp_path: Path, docgen: Any) -> None:
     path = tmp_path / "two.md"
     path.write_text("{{ topic }} {{ alpha }}", encoding="utf-8")
-    code, _, stderr = dry_run(docgen, "--template", str(path), "--topic", "t", "--var", "alpah=1",
-                              "--var", "zeta=2")
+    code, _, stderr = dry_run(
+        docgen, "--template", str(path), "--topic", "t", "--var", "alpah=1", "--var", "zeta=2"
+    )
     assert code == 3
     line = one_line(stderr)
     assert "missing alpha" in line and "alpah" in line and "zeta" in line
@@ -210,13 +231,18 @@ def test_an_unknown_variable_of_a_built_in_is_named(docgen: Any) -> None:
     assert "unknown tone" in line and "report" in line
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("+++\ndescription = \"no end\"\nWrite {{ topic }}", "not closed"),
-    ("+++\ndescription = no quotes\n+++\nWrite {{ topic }}", "TOML"),
-    ("+++\n[variables.\"bad name\"]\ndescription = \"x\"\n+++\nWrite {{ topic }}", "bad name"),
-    ("+++\nvariables = 3\n+++\nWrite {{ topic }}", "variables"),
-])
-def test_a_broken_template_file_is_exit_3(tmp_path: Path, docgen: Any, text: str, says: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('+++\ndescription = "no end"\nWrite {{ topic }}', "not closed"),
+        ("+++\ndescription = no quotes\n+++\nWrite {{ topic }}", "TOML"),
+        ('+++\n[variables."bad name"]\ndescription = "x"\n+++\nWrite {{ topic }}', "bad name"),
+        ("+++\nvariables = 3\n+++\nWrite {{ topic }}", "variables"),
+    ],
+)
+def test_a_broken_template_file_is_exit_3(
+    tmp_path: Path, docgen: Any, text: str, says: str
+) -> None:
     path = tmp_path / "broken.md"
     path.write_text(text, encoding="utf-8")
     code, _, stderr = dry_run(docgen, "--template", str(path), "--topic", "t")
@@ -241,15 +267,29 @@ def test_a_template_file_that_is_not_utf8_is_exit_3(tmp_path: Path, docgen: Any)
 
 # -- the entry point ---------------------------------------------------------------------
 
+
 def test_python_m_docgen_version() -> None:
     for flag in ("--version", "-V"):
-        done = subprocess.run([sys.executable, "-m", "docgen", flag], capture_output=True, text=True, timeout=60,
-                              check=False)
-        assert (done.returncode, done.stdout, done.stderr) == (0, f"docgen {docgen.__version__}\n", "")
+        done = subprocess.run(
+            [sys.executable, "-m", "docgen", flag],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (
+            0,
+            f"docgen {docgen.__version__}\n",
+            "",
+        )
 
 
 def test_python_m_docgen_templates_show() -> None:
-    done = subprocess.run([sys.executable, "-m", "docgen", "templates", "show", "brief"], capture_output=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "docgen", "templates", "show", "brief"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == (PROMPTS / "brief.md").read_bytes()

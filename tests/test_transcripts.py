@@ -18,8 +18,15 @@ from sse_server import Fault, Script
 from test_chunks import Decoded, reference
 
 FLAVOURS = ("vllm", "sglang", "llamacpp", "ollama", "openai", "glm", "deepseek", "openrouter")
-REASONING_KEY = {"vllm": "reasoning", "ollama": "reasoning", "openrouter": "reasoning", "sglang": "reasoning_content",
-                 "llamacpp": "reasoning_content", "glm": "reasoning_content", "deepseek": "reasoning_content"}
+REASONING_KEY = {
+    "vllm": "reasoning",
+    "ollama": "reasoning",
+    "openrouter": "reasoning",
+    "sglang": "reasoning_content",
+    "llamacpp": "reasoning_content",
+    "glm": "reasoning_content",
+    "deepseek": "reasoning_content",
+}
 # what only this flavour's wire shows, to be sure the transcript is the flavour's own
 MARKS = {
     "vllm": b'"reasoning": "thinking 0 "',
@@ -34,10 +41,25 @@ MARKS = {
 
 
 def write(docgen: Any, server: Any, out: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
-    code, stdout, stderr = docgen("write", "--topic", "flavours", "-o", str(out), "--base-url", server.base_url,
-                                  "--json", "--backoff", "0", "--timeout", "10", *extra)
+    code, stdout, stderr = docgen(
+        "write",
+        "--topic",
+        "flavours",
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--json",
+        "--backoff",
+        "0",
+        "--timeout",
+        "10",
+        *extra,
+    )
     lines = stdout.splitlines()
-    assert len(lines) == (1 if code == 0 else 0), stdout  # stdout holds the summary and nothing else
+    assert len(lines) == (1 if code == 0 else 0), (
+        stdout
+    )  # stdout holds the summary and nothing else
     return code, json.loads(lines[0]) if lines else {}, stderr
 
 
@@ -82,11 +104,14 @@ def test_one_reply_per_flavour(tmp_path: Path, serve: Any, docgen: Any, flavour:
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
-def test_replies_cut_at_length_are_continued_and_their_usage_adds_up(tmp_path: Path, serve: Any, docgen: Any,
-                                                                      flavour: str) -> None:
+def test_replies_cut_at_length_are_continued_and_their_usage_adds_up(
+    tmp_path: Path, serve: Any, docgen: Any, flavour: str
+) -> None:
     document = make_document(500, seed=20 + FLAVOURS.index(flavour))
     reasoning = 0 if flavour == "openai" else 2
-    server = serve(Script(document=document, flavour=flavour, reasoning=reasoning, cap_chars=1400, seed=5))
+    server = serve(
+        Script(document=document, flavour=flavour, reasoning=reasoning, cap_chars=1400, seed=5)
+    )
     out = tmp_path / "doc.md"
 
     code, summary, stderr = write(docgen, server, out)
@@ -98,16 +123,21 @@ def test_replies_cut_at_length_are_continued_and_their_usage_adds_up(tmp_path: P
     assert [r.finish_reason for r in replies] == ["length"] * (len(replies) - 1) + ["stop"]
     assert summary["finish_reasons"] == [r.finish_reason for r in replies]
     assert summary["continuations"] == len(replies) - 1
-    assert all(r.usage is not None and r.usage["completion_tokens"] == r.content_events for r in replies)
+    assert all(
+        r.usage is not None and r.usage["completion_tokens"] == r.content_events for r in replies
+    )
     assert summary["tokens"] == sum(r.usage["completion_tokens"] for r in replies if r.usage)
     assert summary["events"] == sum(r.content_events for r in replies)
 
 
 @pytest.mark.parametrize("flavour", ["vllm", "llamacpp"])
-def test_a_server_that_refuses_stream_options_still_works(tmp_path: Path, serve: Any, docgen: Any,
-                                                          flavour: str) -> None:
+def test_a_server_that_refuses_stream_options_still_works(
+    tmp_path: Path, serve: Any, docgen: Any, flavour: str
+) -> None:
     document = make_document(400, seed=3)
-    server = serve(Script(document=document, flavour=flavour, stream_options_ok=False, cap_chars=1500))
+    server = serve(
+        Script(document=document, flavour=flavour, stream_options_ok=False, cap_chars=1500)
+    )
     out = tmp_path / "doc.md"
 
     code, summary, stderr = write(docgen, server, out)
@@ -139,10 +169,15 @@ EARLY_FINISH = [
 
 
 @pytest.mark.parametrize(("flavour", "reason", "retried"), EARLY_FINISH)
-def test_non_standard_finish_reasons(tmp_path: Path, serve: Any, docgen: Any, flavour: str, reason: str,
-                                     retried: bool) -> None:
+def test_non_standard_finish_reasons(
+    tmp_path: Path, serve: Any, docgen: Any, flavour: str, reason: str, retried: bool
+) -> None:
     document = make_document(300, seed=len(reason))
-    server = serve(Script(document=document, flavour=flavour, faults=[Fault("finish", after=25, reason=reason)]))
+    server = serve(
+        Script(
+            document=document, flavour=flavour, faults=[Fault("finish", after=25, reason=reason)]
+        )
+    )
     out = tmp_path / "doc.md"
 
     code, summary, stderr = write(docgen, server, out, "--retries", "2")
