@@ -23,10 +23,31 @@ from typing import Any
 from docgen.errors import DocgenError, OutputError, UsageError
 from docgen.wordcount import count_words
 
-DEFAULT_KEYS = {"base_url", "model", "template", "words", "output_dir", "vars", "temperature", "max_tokens",
-                "system", "outline"}
-JOB_KEYS = {"name", "topic", "output", "model", "template", "words", "vars", "temperature", "max_tokens",
-            "system", "outline"}
+DEFAULT_KEYS = {
+    "base_url",
+    "model",
+    "template",
+    "words",
+    "output_dir",
+    "vars",
+    "temperature",
+    "max_tokens",
+    "system",
+    "outline",
+}
+JOB_KEYS = {
+    "name",
+    "topic",
+    "output",
+    "model",
+    "template",
+    "words",
+    "vars",
+    "temperature",
+    "max_tokens",
+    "system",
+    "outline",
+}
 STATE_FILE = ".docgen-batch.json"
 
 
@@ -62,11 +83,15 @@ class JobResult:
 
 def _check_type(where: str, key: str, value: Any) -> str | None:
     expect: dict[str, type | tuple[type, ...]] = {
-        "words": int, "max_tokens": int, "temperature": (int, float), "vars": dict}
+        "words": int,
+        "max_tokens": int,
+        "temperature": (int, float),
+        "vars": dict,
+    }
     kind = expect.get(key, str)
     if isinstance(value, bool) or not isinstance(value, kind):
         return f"{where}: field {key!r} must be {'a number' if key == 'temperature' else getattr(kind, '__name__', 'a table')}"
-    if key in ("words", "max_tokens") and value < 1:
+    if key in ("words", "max_tokens") and isinstance(value, int) and value < 1:
         return f"{where}: field {key!r} must be positive"
     return None
 

@@ -24,8 +24,17 @@ class _Prepared:
     sampling: dict[str, Any]
 
 
-def run_batch(*, manifest: Manifest, session: Session, jobs: int, force: bool, fail_fast: bool,
-              meter: BatchMeter, defaults: Mapping[str, str], search: tuple[Path, ...]) -> list[JobResult]:
+def run_batch(
+    *,
+    manifest: Manifest,
+    session: Session,
+    jobs: int,
+    force: bool,
+    fail_fast: bool,
+    meter: BatchMeter,
+    defaults: Mapping[str, str],
+    search: tuple[Path, ...],
+) -> list[JobResult]:
     """Write every job of ``manifest``; a job's failure is in its result, not raised."""
     prepared = _prepare(manifest, session, defaults, search)
 
@@ -44,25 +53,43 @@ def run_batch(*, manifest: Manifest, session: Session, jobs: int, force: bool, f
             outline = str(job.settings["outline"])
             if outline != "auto":
                 outline = str((manifest.path.parent / outline).resolve())
-            long_job = plan.longform_job(prompt=p.prompt, output=job.output, model=p.session.model,
-                                         sampling=p.sampling, words=words, outline=outline, parallel=1,
-                                         outline_prompt="outline", section_prompt="section", finish=finish,
-                                         search=search)
+            long_job = plan.longform_job(
+                prompt=p.prompt,
+                output=job.output,
+                model=p.session.model,
+                sampling=p.sampling,
+                words=words,
+                outline=outline,
+                parallel=1,
+                outline_prompt="outline",
+                section_prompt="section",
+                finish=finish,
+                search=search,
+            )
             return write_longform(session=p.session, job=long_job, force=force, on_progress=on_progress)
-        doc_job = plan.document_job(prompt=p.prompt, output=job.output, model=p.session.model, sampling=p.sampling,
-                                    words=words, finish=finish)
+        doc_job = plan.document_job(
+            prompt=p.prompt, output=job.output, model=p.session.model, sampling=p.sampling, words=words, finish=finish
+        )
         return write_document(session=p.session, job=doc_job, force=force, on_progress=on_progress)
 
     def on_result(result: JobResult) -> None:
         meter.job_ended(result.name, failed=result.status == "failed")
 
-    runner = BatchRun(manifest=manifest, run_job=run_job, fingerprint=job_fingerprint, jobs=jobs, force=force,
-                      fail_fast=fail_fast, on_result=on_result)
+    runner = BatchRun(
+        manifest=manifest,
+        run_job=run_job,
+        fingerprint=job_fingerprint,
+        jobs=jobs,
+        force=force,
+        fail_fast=fail_fast,
+        on_result=on_result,
+    )
     return runner.run(lambda job, _result: meter.job(job.name))
 
 
-def _prepare(manifest: Manifest, session: Session, defaults: Mapping[str, str],
-             search: tuple[Path, ...]) -> dict[str, _Prepared]:
+def _prepare(
+    manifest: Manifest, session: Session, defaults: Mapping[str, str], search: tuple[Path, ...]
+) -> dict[str, _Prepared]:
     """Fill every job's template before anything is sent; name every job that fails."""
     sessions: dict[str, Session] = {session.model: session}
     prepared: dict[str, _Prepared] = {}
@@ -70,17 +97,23 @@ def _prepare(manifest: Manifest, session: Session, defaults: Mapping[str, str],
     for job in manifest.jobs:
         s = job.settings
         try:
-            prompt = plan.build_prompt(template=str(s.get("template", "report")), topic=job.topic,
-                                       words=s.get("words"), variables={k: str(v) for k, v in s["vars"].items()},
-                                       system=s.get("system"), search=search,
-                                       defaults={**defaults, **manifest.defaults.get("vars", {})})
+            prompt = plan.build_prompt(
+                template=str(s.get("template", "report")),
+                topic=job.topic,
+                words=s.get("words"),
+                variables={k: str(v) for k, v in s["vars"].items()},
+                system=s.get("system"),
+                search=search,
+                defaults={**defaults, **manifest.defaults.get("vars", {})},
+            )
         except DocgenError as exc:
             problems.append(f"job {job.name}: {exc.message}")
             continue
         model = str(s.get("model") or session.model)
         if model not in sessions:
-            sessions[model] = Session(client=session.client, base_url=session.base_url, model=model,
-                                      policy=session.policy)
+            sessions[model] = Session(
+                client=session.client, base_url=session.base_url, model=model, policy=session.policy
+            )
         sampling = plan.sampling_for(temperature=s.get("temperature"), max_tokens=s.get("max_tokens"))
         prepared[job.name] = _Prepared(prompt, sessions[model], sampling)
     if problems:

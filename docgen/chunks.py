@@ -89,7 +89,7 @@ class ChatStreamDecoder:
         self._sse.feed(buf[cut:])
         self.events += n
         self.content_events += n
-        return text  # type: ignore[no-any-return]
+        return text
 
     def _handle(self, payload: bytes, out: list[str]) -> bool:
         """Interpret one event; True when it is a plain content event worth learning."""

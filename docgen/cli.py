@@ -22,50 +22,117 @@ _RUN: dict[str, str] = {}  # what the error boundary needs to know of the run: t
 
 
 def server_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([
-        click.option("--base-url", envvar=["DOCGEN_BASE_URL", "OPENAI_BASE_URL"], default=DEFAULT_BASE_URL,
-                     show_default=True, help="The server's OpenAI-compatible API root. Env: DOCGEN_BASE_URL, OPENAI_BASE_URL."),
-        click.option("--model", envvar="DOCGEN_MODEL", help="Model name. Default: the one model the server serves. Env: DOCGEN_MODEL."),
-        click.option("--api-key", envvar=["DOCGEN_API_KEY", "OPENAI_API_KEY"], show_envvar=False,
-                     help="Sent as a Bearer token, never written anywhere. Env: DOCGEN_API_KEY, OPENAI_API_KEY."),
-        click.option("--timeout", "idle_timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
-                     envvar="DOCGEN_TIMEOUT", help="Idle timeout: seconds without a stream event before the reply is retried."),
-        click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-                     help="Seconds to wait for a connection."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--base-url",
+                envvar=["DOCGEN_BASE_URL", "OPENAI_BASE_URL"],
+                default=DEFAULT_BASE_URL,
+                show_default=True,
+                help="The server's OpenAI-compatible API root. Env: DOCGEN_BASE_URL, OPENAI_BASE_URL.",
+            ),
+            click.option(
+                "--model",
+                envvar="DOCGEN_MODEL",
+                help="Model name. Default: the one model the server serves. Env: DOCGEN_MODEL.",
+            ),
+            click.option(
+                "--api-key",
+                envvar=["DOCGEN_API_KEY", "OPENAI_API_KEY"],
+                show_envvar=False,
+                help="Sent as a Bearer token, never written anywhere. Env: DOCGEN_API_KEY, OPENAI_API_KEY.",
+            ),
+            click.option(
+                "--timeout",
+                "idle_timeout",
+                type=click.FloatRange(min=0.1),
+                default=120.0,
+                show_default=True,
+                envvar="DOCGEN_TIMEOUT",
+                help="Idle timeout: seconds without a stream event before the reply is retried.",
+            ),
+            click.option(
+                "--connect-timeout",
+                type=click.FloatRange(min=0.1),
+                default=10.0,
+                show_default=True,
+                help="Seconds to wait for a connection.",
+            ),
+        ]
+    ):
         f = option(f)
     return f
 
 
 def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([
-        click.option("--topic", help="What the document is about (the template's topic)."),
-        click.option("--template", default="report", show_default=True, envvar="DOCGEN_TEMPLATE",
-                     help="A built-in template name (see `docgen templates`) or a template file."),
-        click.option("--var", "variables", multiple=True, metavar="KEY=VALUE", help="A template variable (repeatable)."),
-        click.option("--words", type=click.IntRange(min=1), help="Target length in words (default: the template's)."),
-        click.option("--system", help="Replace the template's system prompt."),
-        click.option("--temperature", type=click.FloatRange(min=0, max=2), envvar="DOCGEN_TEMPERATURE"),
-        click.option("--max-tokens", type=click.IntRange(min=1), envvar="DOCGEN_MAX_TOKENS", help="Tokens per reply."),
-    ]):
+    for option in reversed(
+        [
+            click.option("--topic", help="What the document is about (the template's topic)."),
+            click.option(
+                "--template",
+                default="report",
+                show_default=True,
+                envvar="DOCGEN_TEMPLATE",
+                help="A built-in template name (see `docgen templates`) or a template file.",
+            ),
+            click.option(
+                "--var", "variables", multiple=True, metavar="KEY=VALUE", help="A template variable (repeatable)."
+            ),
+            click.option(
+                "--words", type=click.IntRange(min=1), help="Target length in words (default: the template's)."
+            ),
+            click.option("--system", help="Replace the template's system prompt."),
+            click.option("--temperature", type=click.FloatRange(min=0, max=2), envvar="DOCGEN_TEMPERATURE"),
+            click.option(
+                "--max-tokens", type=click.IntRange(min=1), envvar="DOCGEN_MAX_TOKENS", help="Tokens per reply."
+            ),
+        ]
+    ):
         f = option(f)
     return f
 
 
 def robustness_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([
-        click.option("--continue-mode", type=click.Choice(["auto", "vllm", "prefill", "prefix", "instruct"]),
-                     default="auto", show_default=True, envvar="DOCGEN_CONTINUE_MODE",
-                     help="How to ask the server to continue a partial text."),
-        click.option("--max-continuations", type=click.IntRange(min=0), default=30, show_default=True,
-                     help="Most replies after the first when the model stops at max_tokens."),
-        click.option("--retries", type=click.IntRange(min=0), default=5, show_default=True,
-                     help="Retries in a row for a failed reply, each continuing the partial."),
-        click.option("--backoff", type=click.FloatRange(min=0), default=1.0, show_default=True,
-                     help="First retry delay in seconds; it doubles, with jitter."),
-        click.option("--context-tail", type=click.IntRange(min=200), default=12000, show_default=True,
-                     help="Most characters of the partial text sent back when continuing."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--continue-mode",
+                type=click.Choice(["auto", "vllm", "prefill", "prefix", "instruct"]),
+                default="auto",
+                show_default=True,
+                envvar="DOCGEN_CONTINUE_MODE",
+                help="How to ask the server to continue a partial text.",
+            ),
+            click.option(
+                "--max-continuations",
+                type=click.IntRange(min=0),
+                default=30,
+                show_default=True,
+                help="Most replies after the first when the model stops at max_tokens.",
+            ),
+            click.option(
+                "--retries",
+                type=click.IntRange(min=0),
+                default=5,
+                show_default=True,
+                help="Retries in a row for a failed reply, each continuing the partial.",
+            ),
+            click.option(
+                "--backoff",
+                type=click.FloatRange(min=0),
+                default=1.0,
+                show_default=True,
+                help="First retry delay in seconds; it doubles, with jitter.",
+            ),
+            click.option(
+                "--context-tail",
+                type=click.IntRange(min=200),
+                default=12000,
+                show_default=True,
+                help="Most characters of the partial text sent back when continuing.",
+            ),
+        ]
+    ):
         f = option(f)
     return f
 
@@ -98,23 +165,41 @@ def _search() -> tuple[Any, ...]:
 
 
 def longform_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([
-        click.option("--outline", metavar="auto|FILE", help="Write by outline: plan one (auto) or use FILE, then "
-                     "write section by section. For 10k-20k words."),
-        click.option("--parallel", type=click.IntRange(min=1, max=16), default=1, show_default=True,
-                     help="With --outline: sections written at once (each then sees only the outline)."),
-        click.option("--outline-prompt", default="outline", show_default=True, help="Template of the outline step."),
-        click.option("--section-prompt", default="section", show_default=True, help="Template of the section step."),
-        click.option("--toc", is_flag=True, help="Insert a table of contents built from the headings."),
-        click.option("--fix", is_flag=True, help="Close a code fence the model left open (prose is never rewritten)."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--outline",
+                metavar="auto|FILE",
+                help="Write by outline: plan one (auto) or use FILE, then write section by section. For 10k-20k words.",
+            ),
+            click.option(
+                "--parallel",
+                type=click.IntRange(min=1, max=16),
+                default=1,
+                show_default=True,
+                help="With --outline: sections written at once (each then sees only the outline).",
+            ),
+            click.option(
+                "--outline-prompt", default="outline", show_default=True, help="Template of the outline step."
+            ),
+            click.option(
+                "--section-prompt", default="section", show_default=True, help="Template of the section step."
+            ),
+            click.option("--toc", is_flag=True, help="Insert a table of contents built from the headings."),
+            click.option(
+                "--fix", is_flag=True, help="Close a code fence the model left open (prose is never rewritten)."
+            ),
+        ]
+    ):
         f = option(f)
     return f
 
 
 @cli.command()
 @generation_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The .md, .txt or .html file (default: from the topic).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="The .md, .txt or .html file (default: from the topic)."
+)
 @longform_options
 @server_options
 @robustness_options
@@ -141,27 +226,45 @@ def write(**opts: Any) -> None:
     if opts["dry_run"]:
         from docgen.summary import dry_run_text
 
-        click.echo(dry_run_text(base_url=base_url, output=output, model=opts["model"], sampling=sampling,
-                                messages=list(plan.messages_for(prompt))))
+        click.echo(
+            dry_run_text(
+                base_url=base_url,
+                output=output,
+                model=opts["model"],
+                sampling=sampling,
+                messages=list(plan.messages_for(prompt)),
+            )
+        )
         return
     existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
     if not opts["outline"]:
         preflight(output, existing=existing, force=opts["force"])
-    finish = partial(finish_markdown, fmt=OutputFormat.for_path(output, toc=opts["toc"], fix=opts["fix"]),
-                     title=opts["topic"] or "")
+    finish = partial(
+        finish_markdown, fmt=OutputFormat.for_path(output, toc=opts["toc"], fix=opts["fix"]), title=opts["topic"] or ""
+    )
     _RUN["partial"] = f"{output}.part"
     with _session(opts, base_url) as session, _meter(opts["quiet"]) as meter:
         if opts["outline"]:
-            job = plan.longform_job(prompt=prompt, output=output, model=session.model, sampling=sampling,
-                                    words=opts["words"], outline=opts["outline"], parallel=opts["parallel"],
-                                    outline_prompt=opts["outline_prompt"], section_prompt=opts["section_prompt"],
-                                    finish=finish, search=_search())
+            job = plan.longform_job(
+                prompt=prompt,
+                output=output,
+                model=session.model,
+                sampling=sampling,
+                words=opts["words"],
+                outline=opts["outline"],
+                parallel=opts["parallel"],
+                outline_prompt=opts["outline_prompt"],
+                section_prompt=opts["section_prompt"],
+                finish=finish,
+                search=_search(),
+            )
             from docgen.longform import write_longform
 
             result = write_longform(session=session, job=job, existing=existing, force=opts["force"], on_progress=meter)
         else:
-            job = plan.document_job(prompt=prompt, output=output, model=session.model, sampling=sampling,
-                                    words=opts["words"], finish=finish)
+            job = plan.document_job(
+                prompt=prompt, output=output, model=session.model, sampling=sampling, words=opts["words"], finish=finish
+            )
             result = write_document(session=session, job=job, force=opts["force"], on_progress=meter, existing=existing)
     _report(result, as_json=opts["as_json"], quiet=opts["quiet"], target=opts["words"] or prompt.target_words)
 
@@ -183,15 +286,27 @@ def outline(**opts: Any) -> None:
     sampling = plan.sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
     _RUN["partial"] = f"{output}.part"
     with _session(opts, opts["base_url"].rstrip("/")) as session, _meter(opts["quiet"]) as meter:
-        job = plan.longform_job(prompt=prompt, output=output, model=session.model, sampling=sampling,
-                                words=opts["words"], outline="auto", parallel=1, outline_prompt=opts["outline_prompt"],
-                                section_prompt="section")
-        result = plan_outline(session=session, job=job, output=output, words=job.words or 9600,
-                              existing="restart", on_progress=meter)
+        job = plan.longform_job(
+            prompt=prompt,
+            output=output,
+            model=session.model,
+            sampling=sampling,
+            words=opts["words"],
+            outline="auto",
+            parallel=1,
+            outline_prompt=opts["outline_prompt"],
+            section_prompt="section",
+        )
+        result = plan_outline(
+            session=session, job=job, output=output, words=job.words or 9600, existing="restart", on_progress=meter
+        )
     output.write_text(result.to_markdown(), encoding="utf-8")
     if not opts["quiet"]:
-        click.echo(f"wrote {output}: {len(result.sections)} sections, {result.total:,} words planned; edit it, then "
-                   f"run: docgen write --outline {output} ...", err=True)
+        click.echo(
+            f"wrote {output}: {len(result.sections)} sections, {result.total:,} words planned; edit it, then "
+            f"run: docgen write --outline {output} ...",
+            err=True,
+        )
 
 
 @cli.command()
@@ -206,8 +321,11 @@ def check(as_json: bool, **opts: Any) -> None:
     from docgen.probe import as_dict, describe, probe_server, save_mode
 
     base_url = opts["base_url"].rstrip("/")
-    with make_client(api_key=opts["api_key"] or _config().api_key, connect_timeout=opts["connect_timeout"],
-                     idle_timeout=opts["idle_timeout"]) as client:
+    with make_client(
+        api_key=opts["api_key"] or _config().api_key,
+        connect_timeout=opts["connect_timeout"],
+        idle_timeout=opts["idle_timeout"],
+    ) as client:
         report = probe_server(client=client, base_url=base_url, model=opts["model"])
     saved = save_mode(report) if not report.error and report.modes else None
     if as_json:
@@ -225,15 +343,24 @@ def check(as_json: bool, **opts: Any) -> None:
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=__import__("pathlib").Path))
 @server_options
 @robustness_options
-@click.option("--jobs", "-j", type=click.IntRange(min=1, max=64), default=2, show_default=True,
-              help="Documents written at once, over one connection pool.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1, max=64),
+    default=2,
+    show_default=True,
+    help="Documents written at once, over one connection pool.",
+)
 @click.option("--force", is_flag=True, help="Regenerate finished documents whose inputs changed (stale).")
 @click.option("--fail-fast", is_flag=True, help="Stop the other jobs when one fails.")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=__import__("pathlib").Path),
-              help="Write a JSON result per job to this file.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=__import__("pathlib").Path),
+    help="Write a JSON result per job to this file.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the summary table.")
 @click.pass_context
-def batch(ctx: click.Context, manifest: Any, **opts: Any) -> None:
+def batch(ctx: click.Context, /, manifest: Any, **opts: Any) -> None:
     """Write every document of a TOML manifest; re-runs redo only what is unfinished."""
     from click.core import ParameterSource
 
@@ -244,16 +371,25 @@ def batch(ctx: click.Context, manifest: Any, **opts: Any) -> None:
 
     loaded = load_manifest(manifest)
     for key in ("base_url", "model"):  # flags and env beat the manifest, which beats the project config
-        if key in loaded.defaults and ctx.get_parameter_source(key) in (ParameterSource.DEFAULT,
-                                                                        ParameterSource.DEFAULT_MAP):
+        if key in loaded.defaults and ctx.get_parameter_source(key) in (
+            ParameterSource.DEFAULT,
+            ParameterSource.DEFAULT_MAP,
+        ):
             opts[key] = loaded.defaults[key]
     live = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
     meter = BatchMeter(sys.stderr, live=live, total=len(loaded.jobs), enabled=not opts["quiet"])
     with _session(opts, opts["base_url"].rstrip("/"), pool_size=opts["jobs"] + 2) as session:
         try:
-            results = run_batch(manifest=loaded, session=session, jobs=opts["jobs"], force=opts["force"],
-                                fail_fast=opts["fail_fast"], meter=meter, defaults=_config().variables,
-                                search=_search())
+            results = run_batch(
+                manifest=loaded,
+                session=session,
+                jobs=opts["jobs"],
+                force=opts["force"],
+                fail_fast=opts["fail_fast"],
+                meter=meter,
+                defaults=_config().variables,
+                search=_search(),
+            )
         finally:
             meter.close()
     if opts["report"] is not None:
@@ -266,8 +402,10 @@ def batch(ctx: click.Context, manifest: Any, **opts: Any) -> None:
         click.echo(line, err=True)
     failed = [r for r in results if r.status == "failed"]
     if failed:
-        raise BatchError(f"{len(failed)} of {len(results)} jobs failed",
-                         hint="fix the cause and run the same command again: finished jobs are skipped")
+        raise BatchError(
+            f"{len(failed)} of {len(results)} jobs failed",
+            hint="fix the cause and run the same command again: finished jobs are skipped",
+        )
 
 
 @cli.command("config")
@@ -276,7 +414,7 @@ def batch(ctx: click.Context, manifest: Any, **opts: Any) -> None:
 @robustness_options
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
 @click.pass_context
-def config_command(ctx: click.Context, as_json: bool, **opts: Any) -> None:
+def config_command(ctx: click.Context, /, as_json: bool, **opts: Any) -> None:
     """Print the settled configuration and where each value came from."""
     from click.core import ParameterSource
 
@@ -292,8 +430,8 @@ def config_command(ctx: click.Context, as_json: bool, **opts: Any) -> None:
         if source == ParameterSource.COMMANDLINE:
             where = "flag"
         elif source == ParameterSource.ENVIRONMENT:
-            envvars = param.envvar if isinstance(param.envvar, list) else [param.envvar]
-            where = "env " + next((v for v in envvars if v and os.environ.get(v)), "?")
+            envvars = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or [])
+            where = "env " + next((str(v) for v in envvars if os.environ.get(str(v))), "?")
         elif source == ParameterSource.DEFAULT_MAP:
             where = f"config {config.source}"
         else:
@@ -318,19 +456,36 @@ def config_command(ctx: click.Context, as_json: bool, **opts: Any) -> None:
 def _prompt(opts: dict[str, Any]) -> Any:
     from docgen import plan
 
-    return plan.build_prompt(template=opts["template"], topic=opts["topic"], words=opts["words"],
-                             variables=plan.parse_vars(opts["variables"]), system=opts["system"],
-                             defaults=_config().variables, search=_search())
+    return plan.build_prompt(
+        template=opts["template"],
+        topic=opts["topic"],
+        words=opts["words"],
+        variables=plan.parse_vars(opts["variables"]),
+        system=opts["system"],
+        defaults=_config().variables,
+        search=_search(),
+    )
 
 
 def _session(opts: dict[str, Any], base_url: str, pool_size: int = 10) -> Any:
     from docgen.session import Policy, open_session
 
-    policy = Policy(idle_timeout=opts["idle_timeout"], retries=opts["retries"], backoff=opts["backoff"],
-                    max_continuations=opts["max_continuations"], continue_mode=opts["continue_mode"],
-                    context_tail=opts["context_tail"])
-    return open_session(base_url=base_url, model=opts["model"], api_key=opts["api_key"] or _config().api_key,
-                        policy=policy, connect_timeout=opts["connect_timeout"], pool_size=pool_size)
+    policy = Policy(
+        idle_timeout=opts["idle_timeout"],
+        retries=opts["retries"],
+        backoff=opts["backoff"],
+        max_continuations=opts["max_continuations"],
+        continue_mode=opts["continue_mode"],
+        context_tail=opts["context_tail"],
+    )
+    return open_session(
+        base_url=base_url,
+        model=opts["model"],
+        api_key=opts["api_key"] or _config().api_key,
+        policy=policy,
+        connect_timeout=opts["connect_timeout"],
+        pool_size=pool_size,
+    )
 
 
 def _meter(quiet: bool) -> Any:
@@ -409,8 +564,11 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, and the traceback only on request
         if os.environ.get("DOCGEN_DEBUG"):
             raise
-        click.echo(f"docgen: internal error: {type(exc).__name__}: {exc} (please report it; set DOCGEN_DEBUG=1 "
-                   "for the traceback)", err=True)
+        click.echo(
+            f"docgen: internal error: {type(exc).__name__}: {exc} (please report it; set DOCGEN_DEBUG=1 "
+            "for the traceback)",
+            err=True,
+        )
         return EXIT_INTERNAL
 
 

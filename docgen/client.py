@@ -32,7 +32,9 @@ _MAX_ERROR_BODY = 64 * 1024
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
-def make_client(*, api_key: str | None, connect_timeout: float, idle_timeout: float, pool_size: int = 10) -> httpx.Client:
+def make_client(
+    *, api_key: str | None, connect_timeout: float, idle_timeout: float, pool_size: int = 10
+) -> httpx.Client:
     """One pooled client for a whole run. The key lives only in its headers."""
     headers = {"Accept": "text/event-stream, application/json"}
     if api_key:
@@ -87,11 +89,20 @@ def error_for_status(status: int, body: bytes, url: str, headers: httpx.Headers)
     if status in (401, 403):
         return AuthError(where, hint="check --api-key or DOCGEN_API_KEY / OPENAI_API_KEY", status=status, url=url)
     if status == 404:
-        return NotFoundError(where, hint="check --base-url (it usually ends in /v1) and --model", status=status, url=url)
+        return NotFoundError(
+            where, hint="check --base-url (it usually ends in /v1) and --model", status=status, url=url
+        )
     if status in RETRY_STATUSES:
-        return UnavailableError(where, hint="the server is busy or failing; try again later",
-                                status=status, url=url, retry_after=_retry_after(headers))
-    return RejectedError(where, hint="the server refused the request; check the model and options", status=status, url=url)
+        return UnavailableError(
+            where,
+            hint="the server is busy or failing; try again later",
+            status=status,
+            url=url,
+            retry_after=_retry_after(headers),
+        )
+    return RejectedError(
+        where, hint="the server refused the request; check the model and options", status=status, url=url
+    )
 
 
 @contextlib.contextmanager
@@ -100,16 +111,22 @@ def transport_errors(url: str) -> Iterator[None]:
     try:
         yield
     except httpx.ConnectTimeout:
-        raise ConnectError(f"timed out connecting to {url}", hint="is the server up? check --base-url", url=url) from None
+        raise ConnectError(
+            f"timed out connecting to {url}", hint="is the server up? check --base-url", url=url
+        ) from None
     except httpx.ConnectError as exc:
         reason = str(exc) or "connection failed"
         if "Name or service not known" in reason or "nodename nor servname" in reason or "getaddrinfo" in reason:
             reason = "the host name cannot be resolved"
         elif "refused" in reason.lower():
             reason = "connection refused"
-        raise ConnectError(f"cannot connect to {url}: {reason}", hint="is the server running? check --base-url", url=url) from None
+        raise ConnectError(
+            f"cannot connect to {url}: {reason}", hint="is the server running? check --base-url", url=url
+        ) from None
     except httpx.ReadTimeout:
-        raise StreamError(f"{url} sent nothing for longer than the idle timeout", hint="raise --timeout for slow servers") from None
+        raise StreamError(
+            f"{url} sent nothing for longer than the idle timeout", hint="raise --timeout for slow servers"
+        ) from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise UsageError(f"bad server URL {url}: {exc}", hint="--base-url must look like http://host:port/v1") from None
     except httpx.DecodingError as exc:
@@ -130,7 +147,9 @@ def list_models(*, client: httpx.Client, base_url: str) -> list[dict[str, Any]]:
         data = response.json().get("data")
         models = [m for m in data if isinstance(m, dict) and m.get("id")]
     except (ValueError, AttributeError, TypeError):
-        raise RejectedError(f"{url} did not return a model list", hint="check --base-url (it usually ends in /v1)", url=url) from None
+        raise RejectedError(
+            f"{url} did not return a model list", hint="check --base-url (it usually ends in /v1)", url=url
+        ) from None
     return models
 
 
@@ -167,8 +186,11 @@ def stream_chat(
         if kind == "application/json":
             return _non_streamed(_read_bounded(response, limit=64 << 20), url, on_text)
         if kind == "text/html":
-            raise RejectedError(f"{url} answered with an HTML page, not an event stream",
-                                hint="check --base-url (it usually ends in /v1)", url=url)
+            raise RejectedError(
+                f"{url} answered with an HTML page, not an event stream",
+                hint="check --base-url (it usually ends in /v1)",
+                url=url,
+            )
         last_event = time.monotonic()
         seen = 0
         for block in response.iter_bytes():
@@ -179,17 +201,22 @@ def stream_chat(
             if decoder.events != seen:
                 seen, last_event = decoder.events, now
             elif now - last_event > idle_timeout:
-                raise StreamError(f"{url} sent only keep-alives for {idle_timeout:g}s",
-                                  hint="raise --timeout for slow servers")
+                raise StreamError(
+                    f"{url} sent only keep-alives for {idle_timeout:g}s", hint="raise --timeout for slow servers"
+                )
             on_tick(decoder)
             if decoder.done:
                 break
     if decoder.events == 0 and kind != "text/event-stream":
-        raise StreamError(f"{url} did not send an event stream (Content-Type: {kind or 'none'})",
-                          hint="check --base-url (it usually ends in /v1)")
+        raise StreamError(
+            f"{url} did not send an event stream (Content-Type: {kind or 'none'})",
+            hint="check --base-url (it usually ends in /v1)",
+        )
     if decoder.finish_reason is None and not decoder.done:
         raise StreamError(f"the reply from {url} ended without a finish reason (the server may have failed)")
-    return ReplyOutcome(decoder.finish_reason or "stop", decoder.usage, decoder.content_events, decoder.reasoning_events, decoder.done)
+    return ReplyOutcome(
+        decoder.finish_reason or "stop", decoder.usage, decoder.content_events, decoder.reasoning_events, decoder.done
+    )
 
 
 def _read_bounded(response: httpx.Response, limit: int = _MAX_ERROR_BODY) -> bytes:

@@ -96,8 +96,10 @@ def _parse(table: dict[str, Any], path: Path, prefix: str = "") -> ProjectConfig
     if "api_key" in table:
         match = _ENV_REF.match(str(table["api_key"]))
         if match is None:
-            problems.append(f'{prefix}api_key must name an environment variable, like "${{DOCGEN_API_KEY}}": '
-                            "a key in a committed file leaks")
+            problems.append(
+                f'{prefix}api_key must name an environment variable, like "${{DOCGEN_API_KEY}}": '
+                "a key in a committed file leaks"
+            )
         else:
             api_key_env = match.group(1)
     templates_dir = None

@@ -72,12 +72,16 @@ def open_partial(doc: PartialDocument, job: DocumentJob, *, existing: str) -> di
         doc.discard()
         return None
     if journal is None and doc.size:
-        raise ResumeError(f"{doc.part} exists but its journal is missing, so it cannot be continued safely",
-                          hint="use --restart to start over (the old text is kept as .part.bak)")
+        raise ResumeError(
+            f"{doc.part} exists but its journal is missing, so it cannot be continued safely",
+            hint="use --restart to start over (the old text is kept as .part.bak)",
+        )
     if journal is not None and journal.get("fingerprint") != job.fingerprint:
         what = describe_difference(journal.get("inputs") or {}, job.inputs)
-        raise ResumeError(f"{doc.part} was started with different inputs (changed: {what})",
-                          hint="re-run with the original options to continue, or use --restart")
+        raise ResumeError(
+            f"{doc.part} was started with different inputs (changed: {what})",
+            hint="re-run with the original options to continue, or use --restart",
+        )
     if existing == "resume" and not doc.size:
         raise ResumeError(f"there is nothing to resume for {doc.output}", hint="run without --resume")
     return journal
@@ -117,19 +121,34 @@ def write_document(
         progress = Progress(output=str(job.output), target_words=job.target_words, words=counter.words)
 
         def checkpoint(status: str = "writing") -> None:
-            doc.write_journal({"status": status, "fingerprint": job.fingerprint, "inputs": dict(job.inputs),
-                               "request": {"model": session.model, "messages": list(job.messages), **job.sampling},
-                               "replies": state.replies})
+            doc.write_journal(
+                {
+                    "status": status,
+                    "fingerprint": job.fingerprint,
+                    "inputs": dict(job.inputs),
+                    "request": {"model": session.model, "messages": list(job.messages), **job.sampling},
+                    "replies": state.replies,
+                }
+            )
 
         checkpoint()
         try:
             if (journal or {}).get("status") == "complete":
                 finish = state.replies[-1]["finish_reason"] if state.replies else "stop"
             else:
-                finish = run_chain(session=session, doc=doc, start=0, messages=list(job.messages),
-                                   sampling=dict(job.sampling), target_words=job.target_words, counter=counter,
-                                   state=state, progress=progress, on_progress=_words_into(progress, counter, on_progress),
-                                   checkpoint=checkpoint)
+                finish = run_chain(
+                    session=session,
+                    doc=doc,
+                    start=0,
+                    messages=list(job.messages),
+                    sampling=dict(job.sampling),
+                    target_words=job.target_words,
+                    counter=counter,
+                    state=state,
+                    progress=progress,
+                    on_progress=_words_into(progress, counter, on_progress),
+                    checkpoint=checkpoint,
+                )
                 checkpoint("complete")
         except BaseException:
             doc.close()
@@ -140,15 +159,24 @@ def write_document(
     progress.words = counter.words
     on_progress(progress)
     return WriteResult(
-        path=str(job.output), words=counter.words, tokens=_usage_tokens(state.replies), events=progress.tokens,
-        seconds=round(time.monotonic() - started, 3), finish_reason=finish, model=session.model,
-        finish_reasons=tuple(r["finish_reason"] for r in state.replies), continuations=state.continuations,
-        resumed=resumed, warnings=tuple(_warnings(finish, state, job, counter.words, session)),
+        path=str(job.output),
+        words=counter.words,
+        tokens=_usage_tokens(state.replies),
+        events=progress.tokens,
+        seconds=round(time.monotonic() - started, 3),
+        finish_reason=finish,
+        model=session.model,
+        finish_reasons=tuple(r["finish_reason"] for r in state.replies),
+        continuations=state.continuations,
+        resumed=resumed,
+        warnings=tuple(_warnings(finish, state, job, counter.words, session)),
         markdown=report,
     )
 
 
-def finish_output(doc: PartialDocument, finish: Callable[[str], tuple[str | None, dict[str, Any]]] | None) -> dict[str, Any]:
+def finish_output(
+    doc: PartialDocument, finish: Callable[[str], tuple[str | None, dict[str, Any]]] | None
+) -> dict[str, Any]:
     """Move the finished text into place through ``finish``; return what it reported."""
     report: dict[str, Any] = {}
 
@@ -166,6 +194,7 @@ def _words_into(progress: Progress, counter: Any, on_progress: ProgressCallback)
     def update(p: Progress) -> None:
         p.words = counter.words
         on_progress(p)
+
     return update
 
 

@@ -40,11 +40,11 @@ def finish_markdown(md: str, *, fmt: OutputFormat, title: str = "") -> tuple[str
         md = mo.add_toc(md)
         changed = True
     stats = mo.heading_stats(md)
-    report = {"warnings": warnings, "fixed": fixed,
-              "headings": [{"level": level, "title": text, "words": words} for level, text, words in stats]}
+    headings = [{"level": level, "title": text, "words": words} for level, text, words in stats]
+    report: dict[str, Any] = {"warnings": warnings, "fixed": fixed, "headings": headings}
     if fmt.kind == "txt":
         return mo.to_text(md), report
     if fmt.kind == "html":
-        first = next((h["title"] for h in report["headings"] if h["level"] == 1), None)
+        first = next((str(h["title"]) for h in headings if h["level"] == 1), None)
         return mo.to_html(md, title=first or title or "Document"), report
     return (md if changed else None), report

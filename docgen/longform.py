@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from docgen.document import DocumentJob, WriteResult, finish_output, fingerprint, preflight, write_document
+from docgen.document import DocumentJob, WriteResult, fingerprint, finish_output, preflight, write_document
 from docgen.errors import OutlineError, UsageError
 from docgen.events import Progress, ProgressCallback, ignore_progress
 from docgen.outline import Outline, parse_outline, rebalance, validate
@@ -52,12 +52,20 @@ def _messages(system: str, user: str) -> tuple[dict[str, str], ...]:
     return (*(({"role": "system", "content": system},) if system else ()), {"role": "user", "content": user})
 
 
-def plan_outline(*, session: Session, job: LongformJob, output: Path, words: int, existing: str = "auto",
-                 on_progress: ProgressCallback = ignore_progress) -> Outline:
+def plan_outline(
+    *,
+    session: Session,
+    job: LongformJob,
+    output: Path,
+    words: int,
+    existing: str = "auto",
+    on_progress: ProgressCallback = ignore_progress,
+) -> Outline:
     """Stream an outline into ``output``, parse and validate it; ask again when it is unusable."""
     sections = max(2, min(40, round(words / WORDS_PER_SECTION)))
-    values = resolve_values(job.outline_template, {"request": job.request, "words": str(words),
-                                                   "sections": str(sections)})
+    values = resolve_values(
+        job.outline_template, {"request": job.request, "words": str(words), "sections": str(sections)}
+    )
     prompt = render(job.outline_template.body, values)
     inputs = {**job.inputs, "step": "outline", "outline_template": job.outline_template.text, "words": words}
     problems: list[str] = []
@@ -65,10 +73,19 @@ def plan_outline(*, session: Session, job: LongformJob, output: Path, words: int
         if output.exists() and existing != "restart" and attempt == 0:
             text = output.read_text(encoding="utf-8")
         else:
-            outline_job = DocumentJob(output=output, messages=_messages(job.system, prompt),
-                                      sampling=job.sampling, inputs={**inputs, "attempt": attempt})
-            write_document(session=session, job=outline_job, force=True, on_progress=on_progress,
-                           existing="restart" if attempt or existing == "restart" else "auto")
+            outline_job = DocumentJob(
+                output=output,
+                messages=_messages(job.system, prompt),
+                sampling=job.sampling,
+                inputs={**inputs, "attempt": attempt},
+            )
+            write_document(
+                session=session,
+                job=outline_job,
+                force=True,
+                on_progress=on_progress,
+                existing="restart" if attempt or existing == "restart" else "auto",
+            )
             text = output.read_text(encoding="utf-8")
         try:
             outline = parse_outline(text, total=words)
@@ -77,8 +94,10 @@ def plan_outline(*, session: Session, job: LongformJob, output: Path, words: int
             problems = [exc.message]
         if not problems:
             return rebalance(outline, total=words)
-    raise OutlineError(f"the model's outline in {output} is unusable: {'; '.join(problems)}",
-                       hint="edit it and pass it with --outline FILE, or try another model")
+    raise OutlineError(
+        f"the model's outline in {output} is unusable: {'; '.join(problems)}",
+        hint="edit it and pass it with --outline FILE, or try another model",
+    )
 
 
 def read_outline(path: Path, *, words: int | None) -> Outline:
@@ -116,8 +135,14 @@ class _Index:
             os.replace(tmp, self.path)
 
 
-def write_longform(*, session: Session, job: LongformJob, existing: str = "auto", force: bool = False,
-                   on_progress: ProgressCallback = ignore_progress) -> WriteResult:
+def write_longform(
+    *,
+    session: Session,
+    job: LongformJob,
+    existing: str = "auto",
+    force: bool = False,
+    on_progress: ProgressCallback = ignore_progress,
+) -> WriteResult:
     """Plan (or read) the outline, write each section, stitch the document."""
     preflight(job.output, existing="auto" if existing == "resume" else existing, force=force)
     folder = sidecar(job.output, ".sections")
@@ -132,8 +157,14 @@ def write_longform(*, session: Session, job: LongformJob, existing: str = "auto"
         outline = read_outline(job.outline_file, words=job.words)
     else:
         progress.phase = "outline"
-        outline = plan_outline(session=session, job=job, output=sidecar(job.output, ".outline.md"),
-                               words=job.words or 1200 * 8, existing=existing, on_progress=on_progress)
+        outline = plan_outline(
+            session=session,
+            job=job,
+            output=sidecar(job.output, ".outline.md"),
+            words=job.words or 1200 * 8,
+            existing=existing,
+            on_progress=on_progress,
+        )
     progress.target_words = outline.total
     progress.sections = len(outline.sections)
     folder.mkdir(parents=True, exist_ok=True)
@@ -187,26 +218,46 @@ def _section_job(job: LongformJob, outline: Outline, i: int, folder: Path, base_
     section = outline.sections[i]
     n = len(outline.sections)
     if job.parallel > 1:
-        neighbours = [f"- Section {k + 1} ({outline.sections[k].title}): {outline.sections[k].brief}"
-                      for k in (i - 1, i + 1) if 0 <= k < n]
+        neighbours = [
+            f"- Section {k + 1} ({outline.sections[k].title}): {outline.sections[k].brief}"
+            for k in (i - 1, i + 1)
+            if 0 <= k < n
+        ]
         context = "The neighbouring sections, written separately:\n" + "\n".join(neighbours) if neighbours else ""
     else:
         context = "{{ previous }}"  # filled in when the section starts, from the text before it
-    position = ("This is the final section: bring the whole document to a satisfying close."
-                if i == n - 1 else "More sections follow: do not conclude or summarise the document here.")
-    values = resolve_values(job.section_template, {
-        "request": job.request, "outline": outline.to_markdown(), "number": str(i + 1), "count": str(n),
-        "title": section.title, "brief": section.brief, "budget": str(section.budget),
-        "context": context, "position": position})
+    position = (
+        "This is the final section: bring the whole document to a satisfying close."
+        if i == n - 1
+        else "More sections follow: do not conclude or summarise the document here."
+    )
+    values = resolve_values(
+        job.section_template,
+        {
+            "request": job.request,
+            "outline": outline.to_markdown(),
+            "number": str(i + 1),
+            "count": str(n),
+            "title": section.title,
+            "brief": section.brief,
+            "budget": str(section.budget),
+            "context": context,
+            "position": position,
+        },
+    )
     prompt = render(job.section_template.body, values)
-    return DocumentJob(output=folder / f"{i + 1:02d}-{slugify(section.title, limit=40)}.md",
-                       messages=_messages(job.system, prompt), sampling=job.sampling,
-                       inputs={"document": base_fp, "section": i, "section_template": job.section_template.text},
-                       target_words=section.budget * 3 // 2)
+    return DocumentJob(
+        output=folder / f"{i + 1:02d}-{slugify(section.title, limit=40)}.md",
+        messages=_messages(job.system, prompt),
+        sampling=job.sampling,
+        inputs={"document": base_fp, "section": i, "section_template": job.section_template.text},
+        target_words=section.budget * 3 // 2,
+    )
 
 
-def _with_context(section_job: DocumentJob, jobs: list[DocumentJob], i: int,
-                  outline: Outline) -> tuple[dict[str, str], ...]:
+def _with_context(
+    section_job: DocumentJob, jobs: list[DocumentJob], i: int, outline: Outline
+) -> tuple[dict[str, str], ...]:
     if i == 0:
         text = "This is the first section: open the document."
     else:
@@ -230,10 +281,18 @@ def strip_repeated_title(text: str, title: str) -> str:
     return text
 
 
-def _stitch(job: LongformJob, outline: Outline, jobs: list[DocumentJob], results: dict[int, WriteResult],
-            progress: Progress, on_progress: ProgressCallback, session: Session, folder: Path) -> WriteResult:
+def _stitch(
+    job: LongformJob,
+    outline: Outline,
+    jobs: list[DocumentJob],
+    results: dict[int, WriteResult],
+    progress: Progress,
+    on_progress: ProgressCallback,
+    session: Session,
+    folder: Path,
+) -> WriteResult:
     parts = [f"# {outline.title}\n\n"] if outline.title else []
-    section_stats = []
+    section_stats: list[dict[str, Any]] = []
     for section, section_job in zip(outline.sections, jobs, strict=True):
         body = strip_repeated_title(section_job.output.read_text(encoding="utf-8"), section.title).strip()
         parts.append(f"## {section.title}\n\n{body}\n\n")
@@ -244,16 +303,23 @@ def _stitch(job: LongformJob, outline: Outline, jobs: list[DocumentJob], results
         doc.append(text)
         report = finish_output(doc, job.finish)
     shutil.rmtree(folder, ignore_errors=True)
-    words = sum(s["words"] for s in section_stats)
+    words = sum(int(s["words"]) for s in section_stats)
     progress.phase, progress.words = "done", words
     on_progress(progress)
     all_results = list(results.values())
     tokens = [r.tokens for r in all_results if r.tokens is not None]
     return WriteResult(
-        path=str(job.output), words=words, tokens=sum(tokens) if tokens else None,
-        events=sum(r.events for r in all_results), seconds=sum(r.seconds for r in all_results),
-        finish_reason="stop", model=session.model,
+        path=str(job.output),
+        words=words,
+        tokens=sum(tokens) if tokens else None,
+        events=sum(r.events for r in all_results),
+        seconds=sum(r.seconds for r in all_results),
+        finish_reason="stop",
+        model=session.model,
         finish_reasons=tuple(f for r in all_results for f in r.finish_reasons),
-        continuations=sum(r.continuations for r in all_results), resumed=False,
-        warnings=tuple(w for r in all_results for w in r.warnings), sections=tuple(section_stats),
-        markdown=report)
+        continuations=sum(r.continuations for r in all_results),
+        resumed=False,
+        warnings=tuple(w for r in all_results for w in r.warnings),
+        sections=tuple(section_stats),
+        markdown=report,
+    )

@@ -64,8 +64,9 @@ def _eta(p: Progress, now: float) -> float | None:
 class Meter:
     """An ``on_progress`` callback that draws. ``live`` redraws one terminal line."""
 
-    def __init__(self, stream: TextIO, *, live: bool, color: bool, interval: float | None = None,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self, stream: TextIO, *, live: bool, color: bool, interval: float | None = None, enabled: bool = True
+    ) -> None:
         self.enabled = enabled
         self.stream = stream
         self.live = live
@@ -112,13 +113,13 @@ class Meter:
             self._drawn = False
 
 
-
 class BatchMeter:
     """Progress of many jobs: one line per running job plus a total on a terminal,
     plain lines every few seconds otherwise. Thread-safe."""
 
-    def __init__(self, stream: TextIO, *, live: bool, total: int, enabled: bool = True,
-                 interval: float | None = None) -> None:
+    def __init__(
+        self, stream: TextIO, *, live: bool, total: int, enabled: bool = True, interval: float | None = None
+    ) -> None:
         self.stream, self.live, self.total, self.enabled = stream, live, total, enabled
         self.interval = interval if interval is not None else (0.2 if live else 10.0)
         self.running: dict[str, Progress] = {}
@@ -131,6 +132,7 @@ class BatchMeter:
 
     def job(self, name: str) -> Callable[[Progress], None]:
         """The ``on_progress`` of one job."""
+
         def update(p: Progress) -> None:
             with self._lock:
                 if p.phase == "done":
@@ -138,6 +140,7 @@ class BatchMeter:
                 else:
                     self.running[name] = p
                 self._draw()
+
         return update
 
     def job_ended(self, name: str, *, failed: bool) -> None:
@@ -152,8 +155,10 @@ class BatchMeter:
         if not self.enabled or (now < self._next and not force):
             return
         self._next = now + self.interval
-        overall = (f"batch  {self.finished}/{self.total} finished, {len(self.running)} running, "
-                   f"{self.failed} failed  {_clock(now - self._started)}")
+        overall = (
+            f"batch  {self.finished}/{self.total} finished, {len(self.running)} running, "
+            f"{self.failed} failed  {_clock(now - self._started)}"
+        )
         lines = [describe(p, now) for p in self.running.values()] + [overall]
         if self.live:
             up = f"\x1b[{self._lines - 1}F" if self._lines > 1 else "\r"

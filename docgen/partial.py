@@ -223,5 +223,7 @@ class PartialDocument:
             with contextlib.suppress(FileNotFoundError):
                 self.journal_path.unlink()
         except OSError as exc:
-            raise OutputError(f"cannot move the finished text to {self.output}: {exc.strerror}",
-                              hint=f"the text is kept in {self.part}") from None
+            raise OutputError(
+                f"cannot move the finished text to {self.output}: {exc.strerror}",
+                hint=f"the text is kept in {self.part}",
+            ) from None

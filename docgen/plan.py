@@ -53,9 +53,16 @@ class Prompt:
         return int(words) if words.isdigit() and int(words) > 0 else None
 
 
-def build_prompt(*, template: str, topic: str | None, words: int | None, variables: Mapping[str, str],
-                 system: str | None, defaults: Mapping[str, str] | None = None,
-                 search: tuple[Path, ...] = ()) -> Prompt:
+def build_prompt(
+    *,
+    template: str,
+    topic: str | None,
+    words: int | None,
+    variables: Mapping[str, str],
+    system: str | None,
+    defaults: Mapping[str, str] | None = None,
+    search: tuple[Path, ...] = (),
+) -> Prompt:
     """Load and fill a template; every variable problem is reported at once.
 
     ``defaults`` (the project config's variables) apply only where the template takes them.
@@ -97,17 +104,34 @@ def document_inputs(prompt: Prompt, *, model: str, sampling: Mapping[str, Any]) 
     }
 
 
-def document_job(*, prompt: Prompt, output: Path, model: str, sampling: Mapping[str, Any],
-                 words: int | None, finish: Any = None) -> DocumentJob:
+def document_job(
+    *, prompt: Prompt, output: Path, model: str, sampling: Mapping[str, Any], words: int | None, finish: Any = None
+) -> DocumentJob:
     """The job for ``prompt``; its fingerprint covers the template, values, model and sampling."""
-    return DocumentJob(output=output, messages=messages_for(prompt), sampling=dict(sampling),
-                       inputs=document_inputs(prompt, model=model, sampling=sampling),
-                       target_words=words if words is not None else prompt.target_words, finish=finish)
+    return DocumentJob(
+        output=output,
+        messages=messages_for(prompt),
+        sampling=dict(sampling),
+        inputs=document_inputs(prompt, model=model, sampling=sampling),
+        target_words=words if words is not None else prompt.target_words,
+        finish=finish,
+    )
 
 
-def longform_job(*, prompt: Prompt, output: Path, model: str, sampling: Mapping[str, Any], words: int | None,
-                 outline: str, parallel: int, outline_prompt: str, section_prompt: str,
-                 finish: Any = None, search: tuple[Path, ...] = ()) -> Any:
+def longform_job(
+    *,
+    prompt: Prompt,
+    output: Path,
+    model: str,
+    sampling: Mapping[str, Any],
+    words: int | None,
+    outline: str,
+    parallel: int,
+    outline_prompt: str,
+    section_prompt: str,
+    finish: Any = None,
+    search: tuple[Path, ...] = (),
+) -> Any:
     """The job of ``--outline auto|FILE``: the document's prompt becomes the request."""
     from docgen.longform import LongformJob
 
@@ -115,9 +139,15 @@ def longform_job(*, prompt: Prompt, output: Path, model: str, sampling: Mapping[
     if outline_file is not None and not outline_file.is_file():
         raise UsageError(f"--outline {outline}: no such file", hint="give an outline file, or --outline auto")
     return LongformJob(
-        output=output, request=prompt.user, system=prompt.system,
-        inputs=document_inputs(prompt, model=model, sampling=sampling), sampling=dict(sampling),
+        output=output,
+        request=prompt.user,
+        system=prompt.system,
+        inputs=document_inputs(prompt, model=model, sampling=sampling),
+        sampling=dict(sampling),
         words=words if words is not None else prompt.target_words,
         outline_template=load_template(outline_prompt, search=search),
         section_template=load_template(section_prompt, search=search),
-        outline_file=outline_file, parallel=parallel, finish=finish)
+        outline_file=outline_file,
+        parallel=parallel,
+        finish=finish,
+    )

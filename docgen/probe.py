@@ -53,7 +53,8 @@ class ProbeReport:
 
 def cache_path() -> Path:
     root = os.environ.get("DOCGEN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "docgen")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "docgen"
+    )
     return Path(root) / "probes.json"
 
 
@@ -73,8 +74,11 @@ def save_mode(report: ProbeReport) -> Path:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         data = {}
-    data[f"{report.base_url} {report.model}"] = {"continue_mode": report.continue_mode, "modes": report.modes,
-                                                 "checked": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    data[f"{report.base_url} {report.model}"] = {
+        "continue_mode": report.continue_mode,
+        "modes": report.modes,
+        "checked": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
@@ -82,8 +86,9 @@ def save_mode(report: ProbeReport) -> Path:
     return path
 
 
-def _prompt_tokens(client: httpx.Client, base_url: str, model: str, messages: list[dict[str, Any]],
-                   extra: dict[str, Any]) -> int | None:
+def _prompt_tokens(
+    client: httpx.Client, base_url: str, model: str, messages: list[dict[str, Any]], extra: dict[str, Any]
+) -> int | None:
     url = f"{base_url}/chat/completions"
     body = {"model": model, "messages": messages, "max_tokens": 1, "stream": False, "temperature": 0, **extra}
     with transport_errors(url):
@@ -137,9 +142,14 @@ def probe_server(*, client: httpx.Client, base_url: str, model: str | None) -> P
 
 
 def _probe_stream(client: httpx.Client, report: ProbeReport) -> None:
-    body: dict[str, Any] = {"model": report.model, "stream": True, "max_tokens": 16, "temperature": 0,
-                            "messages": [{"role": "user", "content": PROBE_PROMPT}],
-                            "stream_options": {"include_usage": True}}
+    body: dict[str, Any] = {
+        "model": report.model,
+        "stream": True,
+        "max_tokens": 16,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": PROBE_PROMPT}],
+        "stream_options": {"include_usage": True},
+    }
     started = time.monotonic()
 
     def tick(decoder: ChatStreamDecoder) -> None:
@@ -148,8 +158,9 @@ def _probe_stream(client: httpx.Client, report: ProbeReport) -> None:
         report.reasoning = report.reasoning or decoder.reasoning_events > 0
 
     try:
-        outcome = stream_chat(client=client, base_url=report.base_url, body=body, idle_timeout=60,
-                              on_text=lambda _: None, on_tick=tick)
+        outcome = stream_chat(
+            client=client, base_url=report.base_url, body=body, idle_timeout=60, on_text=lambda _: None, on_tick=tick
+        )
         report.stream_options = True
     except RejectedError as exc:
         if exc.status != 400:
@@ -157,32 +168,39 @@ def _probe_stream(client: httpx.Client, report: ProbeReport) -> None:
         report.stream_options = False
         del body["stream_options"]
         started = time.monotonic()
-        outcome = stream_chat(client=client, base_url=report.base_url, body=body, idle_timeout=60,
-                              on_text=lambda _: None, on_tick=tick)
+        outcome = stream_chat(
+            client=client, base_url=report.base_url, body=body, idle_timeout=60, on_text=lambda _: None, on_tick=tick
+        )
     report.finish_reason = outcome.finish_reason
     report.usage = outcome.usage is not None
 
 
 def describe(report: ProbeReport) -> list[str]:
     """The report as short lines for a person."""
+
     def yes(flag: bool | None) -> str:
         return "unknown" if flag is None else "yes" if flag else "no"
 
     lines = [f"server         {report.base_url}"]
     if report.models_seconds is not None:
-        lines.append(f"models         {', '.join(report.models) or '(none)'} "
-                     f"(owned by {report.owned_by or '?'}; {report.models_seconds * 1000:.0f} ms)")
+        lines.append(
+            f"models         {', '.join(report.models) or '(none)'} "
+            f"(owned by {report.owned_by or '?'}; {report.models_seconds * 1000:.0f} ms)"
+        )
     if report.finish_reason is not None:
         ttft = f"{report.first_token_seconds:.2f} s" if report.first_token_seconds is not None else "no token"
-        lines += [f"stream         first token after {ttft}; finish_reason {report.finish_reason}; "
-                  f"usage {yes(report.usage)}",
-                  f"stream_options {'accepted' if report.stream_options else 'refused'}",
-                  f"reasoning      {'seen' if report.reasoning else 'none seen'}"]
+        lines += [
+            f"stream         first token after {ttft}; finish_reason {report.finish_reason}; usage {yes(report.usage)}",
+            f"stream_options {'accepted' if report.stream_options else 'refused'}",
+            f"reasoning      {'seen' if report.reasoning else 'none seen'}",
+        ]
     if report.modes:
         others = ", ".join(f"{mode}: {yes(ok)}" for mode, ok in report.modes.items() if mode != "prefill")
-        lines += [f"prefill        {yes(report.prefill)} (a plain final assistant message is continued)",
-                  f"other modes    {others}",
-                  f"continue mode  {report.continue_mode}"]
+        lines += [
+            f"prefill        {yes(report.prefill)} (a plain final assistant message is continued)",
+            f"other modes    {others}",
+            f"continue mode  {report.continue_mode}",
+        ]
     if report.error:
         lines.append(f"error          {report.error}")
     return lines

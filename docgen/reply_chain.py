@@ -43,7 +43,7 @@ class ChainState:
 def _delay(attempt: int, base: float, retry_after: float | None) -> float:
     if retry_after is not None:
         return min(retry_after, RETRY_AFTER_CAP)
-    return min(BACKOFF_CAP, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+    return float(min(BACKOFF_CAP, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
 
 
 def run_chain(
@@ -110,8 +110,14 @@ def run_chain(
         progress.phase = "connecting"
         on_progress(progress)
         try:
-            outcome = stream_chat(client=session.client, base_url=session.base_url, body=body,
-                                  idle_timeout=policy.idle_timeout, on_text=write, on_tick=tick)
+            outcome = stream_chat(
+                client=session.client,
+                base_url=session.base_url,
+                body=body,
+                idle_timeout=policy.idle_timeout,
+                on_text=write,
+                on_tick=tick,
+            )
             if trimmer is not None:
                 write(trimmer.flush(), None)
             if outcome.finish_reason in FAILED_FINISH:
@@ -140,8 +146,9 @@ def run_chain(
             progress.note = ""
             continue
         attempts = 0
-        state.replies.append({"finish_reason": outcome.finish_reason, "usage": outcome.usage,
-                              "bytes": doc.size - size_before})
+        state.replies.append(
+            {"finish_reason": outcome.finish_reason, "usage": outcome.usage, "bytes": doc.size - size_before}
+        )
         checkpoint()
         if outcome.finish_reason != "length":
             return outcome.finish_reason or "stop"

@@ -28,8 +28,16 @@ class Policy:
 class Session:
     """What all documents of one run share: the client, the server's quirks as learned."""
 
-    def __init__(self, *, client: httpx.Client, base_url: str, model: str, policy: Policy,
-                 owned_by: str | None = None, probed_mode: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        client: httpx.Client,
+        base_url: str,
+        model: str,
+        policy: Policy,
+        owned_by: str | None = None,
+        probed_mode: str | None = None,
+    ) -> None:
         self.client = client
         self.base_url = base_url
         self.model = model
@@ -54,16 +62,25 @@ class Session:
 
 
 @contextlib.contextmanager
-def open_session(*, base_url: str, model: str | None, api_key: str | None, policy: Policy,
-                 connect_timeout: float = 10.0, pool_size: int = 10) -> Iterator[Session]:
+def open_session(
+    *,
+    base_url: str,
+    model: str | None,
+    api_key: str | None,
+    policy: Policy,
+    connect_timeout: float = 10.0,
+    pool_size: int = 10,
+) -> Iterator[Session]:
     """A pooled client and a Session, with the model settled (asking ``/models`` if needed)."""
     from docgen.probe import cached_mode
 
-    with make_client(api_key=api_key, connect_timeout=connect_timeout, idle_timeout=policy.idle_timeout,
-                     pool_size=pool_size) as client:
+    with make_client(
+        api_key=api_key, connect_timeout=connect_timeout, idle_timeout=policy.idle_timeout, pool_size=pool_size
+    ) as client:
         owned_by = None
         if not model:
             model, owned_by = choose_model(client=client, base_url=base_url)
         probed = cached_mode(base_url, model) if policy.continue_mode == "auto" else None
-        yield Session(client=client, base_url=base_url, model=model, policy=policy, owned_by=owned_by,
-                      probed_mode=probed)
+        yield Session(
+            client=client, base_url=base_url, model=model, policy=policy, owned_by=owned_by, probed_mode=probed
+        )

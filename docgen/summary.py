@@ -22,11 +22,15 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     """The human summary printed on stderr."""
     tokens = f", {summary['tokens']:,} tokens" if summary["tokens"] is not None else ""
     conts = f", {summary['continuations']} continuations" if summary["continuations"] else ""
-    lines = [f"wrote {summary['path']}: {summary['words']:,} words{tokens}{conts}, {summary['headings']} headings "
-             f"in {summary['seconds']:.1f}s (finish: {summary['finish_reason']})"]
+    lines = [
+        f"wrote {summary['path']}: {summary['words']:,} words{tokens}{conts}, {summary['headings']} headings "
+        f"in {summary['seconds']:.1f}s (finish: {summary['finish_reason']})"
+    ]
     if summary["target_words"]:
-        lines.append(f"length score {summary['length_score']:.0f}/100 "
-                     f"({summary['words']:,} of {summary['target_words']:,} words)")
+        lines.append(
+            f"length score {summary['length_score']:.0f}/100 "
+            f"({summary['words']:,} of {summary['target_words']:,} words)"
+        )
     for section in summary["sections"]:
         lines.append(f"  {section['words']:>6,} / {section['budget']:<6,} words  {section['title']}")
     lines += [f"fixed: {fixed}" for fixed in summary["markdown"].get("fixed", [])]
@@ -35,11 +39,17 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def dry_run_text(*, base_url: str, output: Any, model: str | None, sampling: dict[str, Any],
-                 messages: list[dict[str, Any]]) -> str:
+def dry_run_text(
+    *, base_url: str, output: Any, model: str | None, sampling: dict[str, Any], messages: list[dict[str, Any]]
+) -> str:
     """What ``--dry-run`` prints: the prompt, readable, then the exact request body."""
-    body = {"model": model or "(the server's only model)", "stream": True,
-            "stream_options": {"include_usage": True}, **sampling, "messages": messages}
+    body = {
+        "model": model or "(the server's only model)",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **sampling,
+        "messages": messages,
+    }
     parts = [f"# POST {base_url}/chat/completions -> {output}\n"]
     parts += [f"## {m['role']}\n\n{m['content']}\n" for m in messages]
     parts.append("## request body\n\n" + json.dumps(body, indent=2, ensure_ascii=False))
@@ -51,6 +61,8 @@ def batch_table(results: list[Any]) -> list[str]:
     lines = [f"{'status':9} {'words':>7} {'tokens':>7} {'seconds':>8}  job"]
     for r in results:
         tokens = "-" if r.tokens is None else f"{r.tokens:,}"
-        lines.append(f"{r.status:9} {r.words:>7,} {tokens:>7} {r.seconds:>8.1f}  {r.name}"
-                     + (f"  ({r.error})" if r.error else ""))
+        lines.append(
+            f"{r.status:9} {r.words:>7,} {tokens:>7} {r.seconds:>8.1f}  {r.name}"
+            + (f"  ({r.error})" if r.error else "")
+        )
     return lines

@@ -88,7 +88,7 @@ def parse_template(text: str, *, name: str, source: str) -> Template:
     if not isinstance(raw_vars, dict):
         raise TemplateError(f"template {name}: [variables] must be a table")
     for var_name, spec in raw_vars.items():
-        if not PLACEHOLDER.fullmatch("{{%s}}" % var_name):
+        if not PLACEHOLDER.fullmatch("{{" + var_name + "}}"):
             raise TemplateError(f"template {name}: {var_name!r} is not a valid variable name")
         spec = spec if isinstance(spec, dict) else {"default": spec}
         default = spec.get("default")
@@ -117,9 +117,7 @@ def resolve_values(template: Template, given: dict[str, str]) -> dict[str, str]:
         flags = ", ".join("--topic" if n == "topic" else f"--var {n}=..." for n in missing)
         problems.append(f"missing {', '.join(missing)} (give {flags})")
     if unknown:
-        problems.append(
-            f"unknown {', '.join(unknown)} (it takes: {', '.join(known) or 'no variables'})"
-        )
+        problems.append(f"unknown {', '.join(unknown)} (it takes: {', '.join(known) or 'no variables'})")
     if problems:
         raise TemplateError(f"template {template.name}: " + "; ".join(problems))
     return values
