@@ -90,7 +90,8 @@ def _check_type(where: str, key: str, value: Any) -> str | None:
     }
     kind = expect.get(key, str)
     if isinstance(value, bool) or not isinstance(value, kind):
-        return f"{where}: field {key!r} must be {'a number' if key == 'temperature' else getattr(kind, '__name__', 'a table')}"
+        wanted = "a number" if key == "temperature" else getattr(kind, "__name__", "a table")
+        return f"{where}: field {key!r} must be {wanted}"
     if key in ("words", "max_tokens") and isinstance(value, int) and value < 1:
         return f"{where}: field {key!r} must be positive"
     return None
