@@ -50,7 +50,8 @@ class Client:
 def docgen_write(base_url: str, words: int, output: Path) -> Command:
     """docgen's real ``write`` path, end to end. ``--words`` makes the one reply the whole job."""
     return Command((PY, "-m", "docgen", "write", "--topic", "bench", "-o", str(output), "--base-url", base_url,
-                    "--model", MODEL, "--words", str(words), "--force", "--quiet"), env=child_env(), cwd=str(output.parent))
+                    "--model", MODEL, "--words", str(words), "--force", "--quiet"),
+                   env=child_env(), cwd=str(output.parent))
 
 
 def _docgen(base_url: str, words: int, workdir: Path) -> Command:

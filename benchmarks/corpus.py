@@ -17,24 +17,30 @@ MODEL = "bench"
 BLOCK = 64 * 1024  # bytes per HTTP chunk the server writes
 _CREATED = 1_700_000_000
 _ID = "chatcmpl-3b6f0c2e9a1d4f7e8c5b2a0d9e6f1c3a"
+
+
+def _split(words: str) -> tuple[str, ...]:
+    return tuple(words.split())
+
+
 _HEAD = f'{{"id":"{_ID}","object":"chat.completion.chunk","created":{_CREATED},"model":"{MODEL}","choices":'
 
-_SHORT = ("a an as at be by do go he if in is it me my no of on or so to up us we the and for "
-          "but not you all any can had her was one our out day get has him his how man new now "
-          "old see two way who boy did its let put say she too use").split()
-_COMMON = ("time people year work world school state family student group country problem hand "
-           "part place case week company system program question government number night point "
-           "home water room mother area money story fact month lot right study book eye job word "
-           "business issue side kind head house service friend father power hour game line end "
-           "member law car city community name president team minute idea kid body information "
-           "back parent face others level office door health person art war history party result "
-           "change morning reason research girl guy moment air teacher force education stream "
-           "server client parser buffer socket thread").split()
-_LONG = ("implementation understanding configuration documentation performance approximately "
-         "particularly independently responsibility relationship international environmental "
-         "infrastructure communication organization development representative significantly "
-         "characteristics administration").split()
-_ACCENTED = "café naïve façade résumé Zürich über coöperate São Kraków — “quoted” déjà".split()
+_SHORT = _split("a an as at be by do go he if in is it me my no of on or so to up us we the and for "
+                "but not you all any can had her was one our out day get has him his how man new now "
+                "old see two way who boy did its let put say she too use")
+_COMMON = _split("time people year work world school state family student group country problem hand "
+                 "part place case week company system program question government number night point "
+                 "home water room mother area money story fact month lot right study book eye job word "
+                 "business issue side kind head house service friend father power hour game line end "
+                 "member law car city community name president team minute idea kid body information "
+                 "back parent face others level office door health person art war history party result "
+                 "change morning reason research girl guy moment air teacher force education stream "
+                 "server client parser buffer socket thread")
+_LONG = _split("implementation understanding configuration documentation performance approximately "
+               "particularly independently responsibility relationship international environmental "
+               "infrastructure communication organization development representative significantly "
+               "characteristics administration")
+_ACCENTED = _split("café naïve façade résumé Zürich über coöperate São Kraków — “quoted” déjà")
 
 
 @dataclass(frozen=True)

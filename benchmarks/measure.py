@@ -62,7 +62,7 @@ class _Child:
     def __init__(self, command: Command) -> None:
         self.command = command
         self._read, write = os.pipe()
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
         stdout = open(command.stdout, "wb") if command.stdout else None  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(

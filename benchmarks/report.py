@@ -64,15 +64,16 @@ def markdown(results: Results) -> str:
            f"httpx {m['httpx']}, openai {m['openai']}, llm {m['llm']}.", "", f"Command: `{results.command}`", ""]
     if results.sizes:
         out += ["### One document, streamed to a file (median of each)", "",
-                "| words | events | on the wire | client | CPU s | CPU × naive | wall s | wall × naive | peak RSS | exact |",
+                "| words | events | on the wire | client | CPU s | CPU × naive | wall s | wall × naive "
+                "| peak RSS | exact |",
                 "|---:|---:|---:|---|---:|---:|---:|---:|---:|:---:|"]
         for size in results.sizes:
             naive = size.get("httpx-naive")
             for c in size.clients:
                 s = c.summary
                 out.append(f"| {size.words:,} | {size.events:,} | {size.wire_bytes / 1e6:.1f} MB | {c.client} | "
-                           f"{s.cpu:.3f} | {_ratio(s.cpu, naive and naive.summary.cpu)} | {s.wall:.3f} | "
-                           f"{_ratio(s.wall, naive and naive.summary.wall)} | {s.rss_mib:.1f} MiB | "
+                           f"{s.cpu:.3f} | {_ratio(s.cpu, naive.summary.cpu if naive else None)} | {s.wall:.3f} | "
+                           f"{_ratio(s.wall, naive.summary.wall if naive else None)} | {s.rss_mib:.1f} MiB | "
                            f"{'yes' if c.exact else 'NO'} |")
         out.append("")
     if results.startup:
@@ -85,10 +86,10 @@ def markdown(results: Results) -> str:
                 "| streams | program | processes | total CPU s | CPU s per stream | CPU × naive | wall s "
                 "| largest RSS | exact |", "|---:|---|---:|---:|---:|---:|---:|---:|:---:|"]
         for b in results.batch:
-            naive = next((x for x in results.batch if x.streams == b.streams and x.program == "httpx-naive"), None)
+            base = next((x for x in results.batch if x.streams == b.streams and x.program == "httpx-naive"), None)
             s = b.summary
             out.append(f"| {b.streams} | {b.program} | {b.processes} | {s.cpu:.3f} | {s.cpu / b.streams:.3f} | "
-                       f"{_ratio(s.cpu, naive and naive.summary.cpu)} | {s.wall:.3f} | {s.rss_mib:.1f} MiB | "
+                       f"{_ratio(s.cpu, base.summary.cpu if base else None)} | {s.wall:.3f} | {s.rss_mib:.1f} MiB | "
                        f"{'yes' if b.exact else 'NO'} |")
         out.append("")
     if results.targets:

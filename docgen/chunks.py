@@ -18,7 +18,7 @@ from typing import Any
 from docgen.errors import StreamError
 from docgen.sse import SSEDecoder
 
-_BODY = rb'((?:[^"\\\r\n]|\\.)*)'
+_BODY = rb'((?:[^"\\\x00-\x1f]|\\.)*)'
 _CHOICE_KEYS = frozenset({"index", "delta", "logprobs", "finish_reason"})
 REASONING_KEYS = ("reasoning_content", "reasoning")
 
@@ -50,9 +50,17 @@ class ChatStreamDecoder:
         self.usage: dict[str, Any] | None = None
         self.done = False
         self.model: str | None = None
+        self.failed: StreamError | None = None  # a bad event, raised after the text before it is kept
 
     def feed(self, block: bytes) -> str:
-        """Consume one network read and return the content text it completed."""
+        """Consume one network read and return the content text it completed.
+
+        When the read holds a bad event (a mid-stream error, malformed JSON, invalid
+        UTF-8), the text before it is still returned, and ``failed`` is set: the caller
+        keeps the text, then raises ``failed``.
+        """
+        if self.failed is not None:
+            raise self.failed
         if self._shape is not None:
             tail = self._sse.take_tail()
             if tail is not None:
@@ -62,13 +70,20 @@ class ChatStreamDecoder:
                 if text is not None:
                     return text
         out: list[str] = []
+        self._handle_all(self._sse.feed(block), out)
+        return "".join(out)
+
+    def _handle_all(self, payloads: list[bytes], out: list[str]) -> None:
         learn: bytes | None = None
-        for payload in self._sse.feed(block):
-            if self._handle(payload, out):
-                learn = payload
+        try:
+            for payload in payloads:
+                if self._handle(payload, out):
+                    learn = payload
+        except StreamError as exc:
+            self.failed = exc
+            return
         if learn is not None:
             self._learn(learn)
-        return "".join(out)
 
     def _feed_fast(self, buf: bytes) -> str | None:
         cut = buf.rfind(b"\n\n") + 2
@@ -81,14 +96,21 @@ class ChatStreamDecoder:
             return None
         joined = b"".join(bodies)
         try:
-            text = joined.decode()
+            # each event's bytes must be valid UTF-8 on their own, as on the slow path
+            text = joined.decode() if joined.isascii() else "".join([b.decode() for b in bodies])
             if "\\" in text:
-                text = scanstring(text + '"', 0, False)[0]
+                if "\\ud" in text.lower():  # surrogate escapes: decode event by event, like the slow path
+                    return None
+                text = scanstring(text + '"', 0, True)[0]
         except ValueError:  # invalid UTF-8 or escape: let the slow path name the event
             return None
-        self._sse.feed(buf[cut:])
         self.events += n
-        self.content_events += n
+        self.content_events += n - bodies.count(b"")
+        rest = self._sse.feed(buf[cut:])
+        if rest:  # a stream that mixes line ends can complete another event here
+            out = [text]
+            self._handle_all(rest, out)
+            text = "".join(out)
         return text
 
     def _handle(self, payload: bytes, out: list[str]) -> bool:
@@ -98,7 +120,7 @@ class ChatStreamDecoder:
             self.done = True
             return False
         try:
-            obj = json.loads(payload)
+            obj = json.loads(payload.decode("utf-8"))  # strict: no encoded surrogates
         except ValueError as exc:
             what = "invalid UTF-8" if isinstance(exc, UnicodeDecodeError) else "malformed JSON"
             raise StreamError(

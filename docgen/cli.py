@@ -542,14 +542,19 @@ def run(argv: list[str] | None = None) -> int:
     from docgen.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DocgenError, ResumeError
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    _RUN.clear()
     try:
         code = cli.main(args=argv, prog_name="docgen", standalone_mode=False)
         return code if isinstance(code, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "docgen"
+        click.echo(f"docgen: error: {exc.format_message()} (see '{command} --help')", err=True)
+        return 2
     except click.ClickException as exc:
-        exc.show()
-        return 2 if exc.exit_code == 2 else exc.exit_code
+        click.echo(f"docgen: error: {exc.format_message()}", err=True)
+        return exc.exit_code
     except (click.Abort, KeyboardInterrupt):
         click.echo("\ndocgen: interrupted; " + _kept_hint(argv), err=True)
         return EXIT_INTERRUPTED
@@ -580,6 +585,11 @@ def _kept_hint(argv: list[str] | None) -> str:
     if part is None or not os.path.exists(part):
         return "nothing was written"
     args = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(args):  # the key is never printed
+        if arg == "--api-key" and i + 1 < len(args):
+            args[i + 1] = "KEY"
+        elif arg.startswith("--api-key="):
+            args[i] = "--api-key=KEY"
     return f"the partial text is kept in {part}; run the same command again to continue: docgen " + shlex.join(args)
 
 

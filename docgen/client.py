@@ -197,6 +197,8 @@ def stream_chat(
             text = decoder.feed(block)
             if text:
                 on_text(text)
+            if decoder.failed is not None:
+                raise decoder.failed
             now = time.monotonic()
             if decoder.events != seen:
                 seen, last_event = decoder.events, now

@@ -142,7 +142,10 @@ class PartialDocument:
     # -- text ------------------------------------------------------------------------
     def append(self, text: str) -> None:
         """Write ``text`` to the part file now (one system call, no user-space buffer)."""
-        data = text.encode("utf-8", "surrogatepass")
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from \u escapes: pair them up, else U+FFFD
+            data = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8", "replace")
         try:
             written = os.write(self._fd, data)
             while written < len(data):

@@ -352,3 +352,34 @@ def test_heading_stats_ignores_hashes_in_code() -> None:
 )
 def test_slug_matches_github(text: str, expected: str) -> None:
     assert slug(text) == expected
+
+
+# --- line endings and lists next to the toc --------------------------------------------
+
+
+def test_toc_uses_another_bullet_before_a_dash_list() -> None:
+    md = "# T\n\n- a point of the intro\n\n## A\n"
+    out = add_toc(md)
+    assert out == "# T\n\n## Contents\n\n* [A](#a)\n\n- a point of the intro\n\n## A\n"
+    assert add_toc(out) == out
+
+
+def test_toc_is_not_added_where_it_would_swallow_indented_text() -> None:
+    md = "# T\n\n    indented code right after the title\n\n## A\n"
+    assert add_toc(md) == md
+
+
+def test_toc_keeps_crlf_line_endings() -> None:
+    md = "# T\r\n\r\nIntro.\r\n\r\n## A\r\n"
+    assert add_toc(md) == "# T\r\n\r\n## Contents\r\n\r\n- [A](#a)\r\n\r\nIntro.\r\n\r\n## A\r\n"
+
+
+def test_lines_are_counted_as_markdown_counts_them() -> None:
+    md = "# T\n\npage\x0cbreak and a\u2028separator\n\n## A\n\none two\n\n```\nopen"
+    assert heading_stats(md) == [(1, "T", 5), (2, "A", 3)]
+    assert check(md) == ["line 9: the code fence ``` is never closed"]
+    assert add_toc(md).endswith("\n\npage\x0cbreak and a\u2028separator\n\n## A\n\none two\n\n```\nopen")
+
+
+def test_fix_keeps_crlf_line_endings() -> None:
+    assert fix("```\r\ncode") == ("```\r\ncode\r\n```\r\n", ["closed the code fence opened on line 1"])

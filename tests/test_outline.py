@@ -252,3 +252,14 @@ def test_validate_messages(outline: Outline, total: int | None, message: str) ->
                                            (159, False)])
 def test_validate_tolerance(total: int, ok: bool) -> None:
     assert (validate(_outline("A", "B"), total=total) == []) is ok
+
+
+def test_a_brief_that_is_only_a_budget_is_dropped() -> None:
+    md = "## A\n\nBudget: 30 words\nBudget: 30 words\n\n## B\n\n(40 words)\n"
+    assert parse_outline(md).sections[0] == Section("A", "", 30)
+
+
+def test_the_title_keeps_no_budget() -> None:
+    outline = parse_outline("# Doc (~900 words) (~1000 words)\n\n## A\n\n## B (600 words)\n")
+    assert outline.title == "Doc"
+    assert [s.budget for s in outline.sections] == [400, 600]

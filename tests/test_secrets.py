@@ -91,7 +91,7 @@ def test_a_failed_run_keeps_the_key_out_of_the_partial_journal_and_message(
     server = serve(
         Script(
             document=document,
-            faults=[Fault("error_event", after=40), Fault("error_event", after=0)],
+            faults=[Fault("drop", after=4000), Fault("drop", after=0)],
         )
     )
     out = tmp_path / "doc.md"
