@@ -242,7 +242,7 @@ def write(**opts: Any) -> None:
     finish = partial(
         finish_markdown, fmt=OutputFormat.for_path(output, toc=opts["toc"], fix=opts["fix"]), title=opts["topic"] or ""
     )
-    _RUN["partial"] = f"{output}.part"
+    _RUN["partial"] = f"{output}.sections" if opts["outline"] else f"{output}.part"
     with _session(opts, base_url) as session, _meter(opts["quiet"]) as meter:
         if opts["outline"]:
             job = plan.longform_job(
@@ -590,7 +590,8 @@ def _kept_hint(argv: list[str] | None) -> str:
             args[i + 1] = "KEY"
         elif arg.startswith("--api-key="):
             args[i] = "--api-key=KEY"
-    return f"the partial text is kept in {part}; run the same command again to continue: docgen " + shlex.join(args)
+    what = "the sections written so far are" if part.endswith(".sections") else "the partial text is"
+    return f"{what} kept in {part}; run the same command again to continue: docgen " + shlex.join(args)
 
 
 def main() -> NoReturn:
