@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from docgen import plan
 from docgen.batch import BatchJob, BatchRun, JobResult, Manifest
 from docgen.document import fingerprint, write_document
 from docgen.errors import DocgenError, TemplateError
-from docgen.finishing import OutputFormat, finish_markdown
+from docgen.finishing import OutputFormat
 from docgen.meter import BatchMeter
 from docgen.session import Session
 
@@ -46,7 +45,7 @@ def run_batch(
     def run_job(job: BatchJob, on_progress: Any) -> Any:
         p = prepared[job.name]
         words = job.settings.get("words")
-        finish = partial(finish_markdown, fmt=OutputFormat.for_path(job.output), title=job.topic or "")
+        fmt, title = OutputFormat.for_path(job.output), job.topic or ""
         if job.settings.get("outline"):
             from docgen.longform import write_longform
 
@@ -63,12 +62,19 @@ def run_batch(
                 parallel=1,
                 outline_prompt="outline",
                 section_prompt="section",
-                finish=finish,
                 search=search,
+                output_format=fmt,
+                title=title,
             )
             return write_longform(session=p.session, job=long_job, force=force, on_progress=on_progress)
         doc_job = plan.document_job(
-            prompt=p.prompt, output=job.output, model=p.session.model, sampling=p.sampling, words=words, finish=finish
+            prompt=p.prompt,
+            output=job.output,
+            model=p.session.model,
+            sampling=p.sampling,
+            words=words,
+            output_format=fmt,
+            title=title,
         )
         return write_document(session=p.session, job=doc_job, force=force, on_progress=on_progress)
 

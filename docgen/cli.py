@@ -211,11 +211,9 @@ def longform_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--dry-run", is_flag=True, help="Print the prompt and the request body, then exit. No network.")
 def write(**opts: Any) -> None:
     """Write a document: stream the model's reply to a file, chunk by chunk."""
-    from functools import partial
-
     from docgen import plan
     from docgen.document import preflight, write_document
-    from docgen.finishing import OutputFormat, finish_markdown
+    from docgen.finishing import OutputFormat
 
     if opts["restart"] and opts["resume"]:
         raise click.UsageError("--restart and --resume contradict each other")
@@ -239,13 +237,11 @@ def write(**opts: Any) -> None:
     existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
     if not opts["outline"]:
         preflight(output, existing=existing, force=opts["force"])
-    finish = partial(
-        finish_markdown, fmt=OutputFormat.for_path(output, toc=opts["toc"], fix=opts["fix"]), title=opts["topic"] or ""
-    )
+    fmt, title = OutputFormat.for_path(output, toc=opts["toc"], fix=opts["fix"]), opts["topic"] or ""
     _RUN["partial"] = f"{output}.sections" if opts["outline"] else f"{output}.part"
     with _session(opts, base_url) as session, _meter(opts["quiet"]) as meter:
         if opts["outline"]:
-            job = plan.longform_job(
+            long_job = plan.longform_job(
                 prompt=prompt,
                 output=output,
                 model=session.model,
@@ -255,15 +251,24 @@ def write(**opts: Any) -> None:
                 parallel=opts["parallel"],
                 outline_prompt=opts["outline_prompt"],
                 section_prompt=opts["section_prompt"],
-                finish=finish,
                 search=_search(),
+                output_format=fmt,
+                title=title,
             )
             from docgen.longform import write_longform
 
-            result = write_longform(session=session, job=job, existing=existing, force=opts["force"], on_progress=meter)
+            result = write_longform(
+                session=session, job=long_job, existing=existing, force=opts["force"], on_progress=meter
+            )
         else:
             job = plan.document_job(
-                prompt=prompt, output=output, model=session.model, sampling=sampling, words=opts["words"], finish=finish
+                prompt=prompt,
+                output=output,
+                model=session.model,
+                sampling=sampling,
+                words=opts["words"],
+                output_format=fmt,
+                title=title,
             )
             result = write_document(session=session, job=job, force=opts["force"], on_progress=meter, existing=existing)
     _report(result, as_json=opts["as_json"], quiet=opts["quiet"], target=opts["words"] or prompt.target_words)

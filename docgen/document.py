@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from docgen.errors import OutputError, ResumeError
 from docgen.events import Progress, ProgressCallback, ignore_progress
+from docgen.finishing import OutputFormat, finish_document
+from docgen.md_scan import MarkdownScanner
 from docgen.partial import PartialDocument, check_writable
 from docgen.reply_chain import ChainState, run_chain
 from docgen.session import Session
@@ -32,7 +34,8 @@ class DocumentJob:
     sampling: Mapping[str, Any]  # temperature, max_tokens, ...: sent in every request
     inputs: Mapping[str, Any]  # what shapes the text (template, variables, model, sampling)
     target_words: int | None = None
-    finish: Callable[[str], tuple[str | None, dict[str, Any]]] | None = None  # raw text -> (output, report)
+    output_format: OutputFormat = field(default_factory=OutputFormat)
+    title: str = ""  # for an HTML page without a heading
 
     @property
     def fingerprint(self) -> str:
@@ -117,7 +120,8 @@ def write_document(
             raise
         resumed = bool(doc.size)
         state = ChainState(replies=list((journal or {}).get("replies", [])))
-        counter = doc.count_words()
+        scanner = MarkdownScanner()
+        counter = doc.count_words(also=scanner.feed)
         progress = Progress(output=str(job.output), target_words=job.target_words, words=counter.words)
 
         def checkpoint(status: str = "writing") -> None:
@@ -144,6 +148,7 @@ def write_document(
                     sampling=dict(job.sampling),
                     target_words=job.target_words,
                     counter=counter,
+                    also=scanner.feed,
                     state=state,
                     progress=progress,
                     on_progress=_words_into(progress, counter, on_progress),
@@ -154,7 +159,7 @@ def write_document(
             doc.close()
             _drop_if_empty(doc)
             raise
-        report = finish_output(doc, job.finish)
+        report = finish_document(doc, job.output_format, title=job.title, scanner=scanner)
     progress.phase = "done"
     progress.words = counter.words
     on_progress(progress)
@@ -172,22 +177,6 @@ def write_document(
         warnings=tuple(_warnings(finish, state, job, counter.words, session)),
         markdown=report,
     )
-
-
-def finish_output(
-    doc: PartialDocument, finish: Callable[[str], tuple[str | None, dict[str, Any]]] | None
-) -> dict[str, Any]:
-    """Move the finished text into place through ``finish``; return what it reported."""
-    report: dict[str, Any] = {}
-
-    def render(text: str) -> str | None:
-        assert finish is not None
-        output, found = finish(text)
-        report.update(found)
-        return output
-
-    doc.finish(render if finish is not None else None)
-    return report
 
 
 def _words_into(progress: Progress, counter: Any, on_progress: ProgressCallback) -> ProgressCallback:

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from docgen.md_scan import MarkdownScanner
+from docgen.partial import PartialDocument
+
 
 @dataclass(frozen=True)
 class OutputFormat:
@@ -21,6 +24,31 @@ class OutputFormat:
     @classmethod
     def for_path(cls, path: Path, *, toc: bool = False, fix: bool = False) -> OutputFormat:
         return cls(kind=path.suffix.lower().lstrip(".") or "md", toc=toc, fix=fix)
+
+    @property
+    def needs_text(self) -> bool:
+        """Must the finished text be read and parsed (not only moved into place)?"""
+        return self.kind != "md" or self.toc or self.fix
+
+
+def finish_document(doc: PartialDocument, fmt: OutputFormat, *, title: str, scanner: MarkdownScanner) -> dict[str, Any]:
+    """Put the finished text in place in its format; return the check's report.
+
+    Plain ``.md`` is renamed into place and checked by ``scanner``, which saw the text
+    as it streamed: nothing is read back. Other formats parse the whole text once.
+    """
+    if not fmt.needs_text:
+        doc.finish()
+        return scanner.report()
+    report: dict[str, Any] = {}
+
+    def render(text: str) -> str | None:
+        output, found = finish_markdown(text, fmt=fmt, title=title)
+        report.update(found)
+        return output
+
+    doc.finish(render)
+    return report
 
 
 def finish_markdown(md: str, *, fmt: OutputFormat, title: str = "") -> tuple[str | None, dict[str, Any]]:

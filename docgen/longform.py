@@ -13,15 +13,17 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from docgen.document import DocumentJob, WriteResult, fingerprint, finish_output, preflight, write_document
+from docgen.document import DocumentJob, WriteResult, fingerprint, preflight, write_document
 from docgen.errors import OutlineError, UsageError
 from docgen.events import Progress, ProgressCallback, ignore_progress
+from docgen.finishing import OutputFormat, finish_document
+from docgen.md_scan import MarkdownScanner
 from docgen.outline import Outline, parse_outline, rebalance, validate
 from docgen.partial import PartialDocument, sidecar
 from docgen.plan import slugify
@@ -45,7 +47,8 @@ class LongformJob:
     section_template: Template
     outline_file: Path | None = None  # the user's outline; None plans one
     parallel: int = 1
-    finish: Callable[[str], tuple[str | None, dict[str, Any]]] | None = None
+    output_format: OutputFormat = field(default_factory=OutputFormat)
+    title: str = ""
 
 
 def _messages(system: str, user: str) -> tuple[dict[str, str], ...]:
@@ -298,10 +301,12 @@ def _stitch(
         parts.append(f"## {section.title}\n\n{body}\n\n")
         section_stats.append({"title": section.title, "budget": section.budget, "words": _count(section_job.output)})
     text = "".join(parts).rstrip("\n") + "\n"
+    scanner = MarkdownScanner()
+    scanner.feed(text)
     with PartialDocument(job.output) as doc:
         doc.discard()
         doc.append(text)
-        report = finish_output(doc, job.finish)
+        report = finish_document(doc, job.output_format, title=job.title, scanner=scanner)
     shutil.rmtree(folder, ignore_errors=True)
     words = sum(int(s["words"]) for s in section_stats)
     progress.phase, progress.words = "done", words

@@ -176,7 +176,8 @@ class PartialDocument:
     def read_all(self) -> str:
         return self.part.read_bytes()[: self.size].decode("utf-8", "replace")
 
-    def count_words(self) -> WordCounter:
+    def count_words(self, *, also: Callable[[str], None] | None = None) -> WordCounter:
+        """Count the words of the text so far, in blocks; ``also`` sees each block too."""
         counter = WordCounter()
         with open(self.part, "rb") as f:
             carry = b""
@@ -184,7 +185,10 @@ class PartialDocument:
                 block = carry + block
                 keep = _utf8_complete_length(block)
                 carry = block[keep:]
-                counter.add(block[:keep].decode("utf-8", "replace"))
+                text = block[:keep].decode("utf-8", "replace")
+                counter.add(text)
+                if also is not None:
+                    also(text)
         return counter
 
     # -- starting over and finishing -------------------------------------------------

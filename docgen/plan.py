@@ -7,11 +7,15 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from docgen.document import DocumentJob
 from docgen.errors import UsageError
+from docgen.finishing import OutputFormat
 from docgen.templates import Template, load_template, render, resolve_values
+
+if TYPE_CHECKING:
+    from docgen.document import DocumentJob
+    from docgen.longform import LongformJob
 
 OUTPUT_SUFFIXES = (".md", ".txt", ".html")
 
@@ -105,16 +109,26 @@ def document_inputs(prompt: Prompt, *, model: str, sampling: Mapping[str, Any]) 
 
 
 def document_job(
-    *, prompt: Prompt, output: Path, model: str, sampling: Mapping[str, Any], words: int | None, finish: Any = None
+    *,
+    prompt: Prompt,
+    output: Path,
+    model: str,
+    sampling: Mapping[str, Any],
+    words: int | None,
+    output_format: OutputFormat | None = None,
+    title: str = "",
 ) -> DocumentJob:
     """The job for ``prompt``; its fingerprint covers the template, values, model and sampling."""
+    from docgen.document import DocumentJob  # not at the top: it brings httpx, which --dry-run never needs
+
     return DocumentJob(
         output=output,
         messages=messages_for(prompt),
         sampling=dict(sampling),
         inputs=document_inputs(prompt, model=model, sampling=sampling),
         target_words=words if words is not None else prompt.target_words,
-        finish=finish,
+        output_format=output_format or OutputFormat(),
+        title=title,
     )
 
 
@@ -129,9 +143,10 @@ def longform_job(
     parallel: int,
     outline_prompt: str,
     section_prompt: str,
-    finish: Any = None,
+    output_format: OutputFormat | None = None,
+    title: str = "",
     search: tuple[Path, ...] = (),
-) -> Any:
+) -> LongformJob:
     """The job of ``--outline auto|FILE``: the document's prompt becomes the request."""
     from docgen.longform import LongformJob
 
@@ -149,5 +164,6 @@ def longform_job(
         section_template=load_template(section_prompt, search=search),
         outline_file=outline_file,
         parallel=parallel,
-        finish=finish,
+        output_format=output_format or OutputFormat(),
+        title=title,
     )

@@ -56,13 +56,15 @@ def run_chain(
     target_words: int | None,
     counter: WordCounter,
     state: ChainState,
+    also: Callable[[str], None] | None = None,
     progress: Progress,
     on_progress: ProgressCallback,
     checkpoint: Callable[[], None],
 ) -> str:
     """Write replies onto ``doc`` until the model stops; return the last finish reason.
 
-    ``counter`` counts this chain's words (it starts from the text already there).
+    ``counter`` counts this chain's words (it starts from the text already there), and
+    ``also`` sees every piece of text as it is written.
     ``checkpoint`` is called after each reply, to journal ``state``.
     """
     policy = session.policy
@@ -89,6 +91,8 @@ def run_chain(
                     return
             doc.append(text)
             counter.add(text)
+            if also is not None:
+                also(text)
 
         tokens_before = progress.tokens
 
