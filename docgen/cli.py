@@ -212,8 +212,6 @@ def longform_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def write(**opts: Any) -> None:
     """Write a document: stream the model's reply to a file, chunk by chunk."""
     from docgen import plan
-    from docgen.document import preflight, write_document
-    from docgen.finishing import OutputFormat
 
     if opts["restart"] and opts["resume"]:
         raise click.UsageError("--restart and --resume contradict each other")
@@ -234,6 +232,9 @@ def write(**opts: Any) -> None:
             )
         )
         return
+    from docgen.document import preflight, write_document  # httpx comes with these: not for --dry-run
+    from docgen.finishing import OutputFormat
+
     existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
     if not opts["outline"]:
         preflight(output, existing=existing, force=opts["force"])
