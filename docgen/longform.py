@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -155,7 +156,7 @@ def write_longform(
         from docgen.errors import ResumeError
 
         raise ResumeError(f"there is nothing to resume for {job.output}", hint="run without --resume")
-    progress = Progress(output=str(job.output), target_words=job.words)
+    progress = Progress(output=str(job.output), target_words=job.words)  # its clock times the whole run
     if job.outline_file is not None:
         outline = read_outline(job.outline_file, words=job.words)
     else:
@@ -318,7 +319,7 @@ def _stitch(
         words=words,
         tokens=sum(tokens) if tokens else None,
         events=sum(r.events for r in all_results),
-        seconds=sum(r.seconds for r in all_results),
+        seconds=round(time.monotonic() - progress.started, 3),
         finish_reason="stop",
         model=session.model,
         finish_reasons=tuple(f for r in all_results for f in r.finish_reasons),
