@@ -113,6 +113,8 @@ def write_document(
     preflight(job.output, existing=existing, force=force)
     with PartialDocument(job.output) as doc:
         try:
+            if job.output.exists() and not force:  # another process finished it while we waited for the lock
+                raise ResumeError(f"{job.output} already exists", hint="use --force to overwrite it")
             journal = open_partial(doc, job, existing=existing)
         except ResumeError:
             doc.close()

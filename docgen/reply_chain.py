@@ -154,6 +154,12 @@ def run_chain(
             {"finish_reason": outcome.finish_reason, "usage": outcome.usage, "bytes": doc.size - size_before}
         )
         checkpoint()
+        if outcome.finish_reason == "length" and doc.size == size_before:
+            raise RejectedError(
+                f"the model used its whole max_tokens ({sampling.get('max_tokens', 'server default')}) "
+                "without writing any text (a reasoning model still thinking?)",
+                hint="raise --max-tokens",
+            )
         if outcome.finish_reason != "length":
             return outcome.finish_reason or "stop"
         if target_words is not None and counter.words >= target_words:

@@ -218,3 +218,12 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates(tmp_path: Path, ser
     assert proc.returncode == 0, err
     assert out.read_bytes() == document.encode()
     assert kills >= 5
+
+
+def test_a_reply_of_only_reasoning_cut_at_length_is_not_continued_forever(tmp_path: Path, serve, docgen) -> None:
+    server = serve(Script(document="Some text.", reasoning=20, cap_chars=0))
+    code, _, err = docgen("write", "--topic", "t", "-o", str(tmp_path / "a.md"), "--base-url", server.base_url,
+                          "--max-tokens", "50")
+    assert code == 8
+    assert "without writing any text" in err and "--max-tokens" in err
+    assert len(server.recorder.chats) == 1
