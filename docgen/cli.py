@@ -304,7 +304,12 @@ def outline(**opts: Any) -> None:
             section_prompt="section",
         )
         result = plan_outline(
-            session=session, job=job, output=output, words=job.words or 9600, existing="restart", on_progress=meter
+            session=session,
+            job=job,
+            output=output,
+            words=job.words or job.default_words or 9600,
+            existing="restart",
+            on_progress=meter,
         )
     output.write_text(result.to_markdown(), encoding="utf-8")
     if not opts["quiet"]:

@@ -43,9 +43,10 @@ class LongformJob:
     system: str
     inputs: Mapping[str, Any]
     sampling: Mapping[str, Any]
-    words: int | None
+    words: int | None  # --words, when given
     outline_template: Template
     section_template: Template
+    default_words: int | None = None  # the template's target: the length of a planned outline
     outline_file: Path | None = None  # the user's outline; None plans one
     parallel: int = 1
     output_format: OutputFormat = field(default_factory=OutputFormat)
@@ -165,7 +166,7 @@ def write_longform(
             session=session,
             job=job,
             output=sidecar(job.output, ".outline.md"),
-            words=job.words or 1200 * 8,
+            words=job.words or job.default_words or WORDS_PER_SECTION * 8,
             existing=existing,
             on_progress=on_progress,
         )

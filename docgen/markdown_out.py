@@ -61,10 +61,7 @@ def inline_text(tokens: Sequence[Token], *, urls: bool = True, br: str = "\n") -
 
 def display_width(text: str) -> int:
     """Terminal columns: wide and full-width (CJK) characters take two, combining marks none."""
-    return sum(
-        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
-        for c in text
-    )
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def to_text(md: str) -> str:
@@ -197,8 +194,7 @@ def _unique(name: str, seen: dict[str, int]) -> str:
 
 def _headings(tokens: Sequence[Token]) -> list[_Heading]:
     return [
-        _Heading(int(tok.tag[1:]), _text(inline),
-                 tok.map[0], tok.map[1], tok.level == 0)
+        _Heading(int(tok.tag[1:]), _text(inline), tok.map[0], tok.map[1], tok.level == 0)
         for tok, inline in pairwise(tokens)
         if tok.type == "heading_open" and tok.map
     ]
@@ -273,8 +269,7 @@ def _toc_range(tokens: Sequence[Token]) -> tuple[int, int] | None:
             continue
         if listed.type != "bullet_list_open" or _text(tokens[j + 1]) != TOC_TITLE:
             continue
-        close = next(n for n in range(k, len(tokens)) if tokens[n].type == "bullet_list_close"
-                     and tokens[n].level == 0)
+        close = next(n for n in range(k, len(tokens)) if tokens[n].type == "bullet_list_close" and tokens[n].level == 0)
         inlines = [t for t in tokens[k:close] if t.type == "inline" and t.map]
         if inlines and all(_is_anchor_link(t) for t in inlines):
             return heading.map[0], max(t.map[1] for t in inlines if t.map)
@@ -309,13 +304,19 @@ def check(md: str) -> list[str]:
     heads = [h for h in _headings(tokens) if h.top]
     for prev, head in pairwise(heads):
         if head.level > prev.level + 1:
-            found.append((head.start, f'line {head.start + 1}: heading "{head.text}" skips from '
-                                      f"level {prev.level} to level {head.level}"))
+            found.append(
+                (
+                    head.start,
+                    f'line {head.start + 1}: heading "{head.text}" skips from level {prev.level} to level {head.level}',
+                )
+            )
     top = _top_blocks(tokens)
     for i, after in zip(top, [*top[1:], None], strict=False):
         tok = tokens[i]
-        if tok.type == "heading_open" and tok.map and (
-            after is None or (tokens[after].type == "heading_open" and tokens[after].tag <= tok.tag)
+        if (
+            tok.type == "heading_open"
+            and tok.map
+            and (after is None or (tokens[after].type == "heading_open" and tokens[after].tag <= tok.tag))
         ):
             title = _text(tokens[i + 1])
             found.append((tok.map[0], f'line {tok.map[0] + 1}: section "{title}" is empty'))
@@ -342,7 +343,4 @@ def heading_stats(md: str) -> list[tuple[int, str, int]]:
     lines = _lines(md)
     heads = [h for h in _headings(tokens) if h.top]
     ends = [h.start for h in heads[1:]] + [len(lines)] * bool(heads)
-    return [
-        (h.level, h.text, count_words("".join(lines[h.end : end])))
-        for h, end in zip(heads, ends, strict=True)
-    ]
+    return [(h.level, h.text, count_words("".join(lines[h.end : end]))) for h, end in zip(heads, ends, strict=True)]

@@ -99,15 +99,17 @@ def parse_outline(md: str, *, total: int | None = None) -> Outline:
         level = min(tokens[i].tag for i in heads)
         starts = [i for i in heads if tokens[i].tag == level]
         ends = [*starts[1:], len(tokens)]
-        drafts = [_draft(_text(tokens[i + 1]), "", _texts(tokens[i + 3 : end]))
-                  for i, end in zip(starts, ends, strict=True)]
+        drafts = [
+            _draft(_text(tokens[i + 1]), "", _texts(tokens[i + 3 : end])) for i, end in zip(starts, ends, strict=True)
+        ]
         preamble = _texts(tokens[preamble_from : starts[0]])
     else:
         found = (n for n, i in enumerate(blocks) if i >= preamble_from and _is_list(tokens[i]))
         first = next(found, None)
         if first is None:
-            raise UsageError("the outline has no sections",
-                             hint="write each section as a '## Title' heading or a list item")
+            raise UsageError(
+                "the outline has no sections", hint="write each section as a '## Title' heading or a list item"
+            )
         lists = list(takewhile(lambda i: _is_list(tokens[i]), blocks[first:]))  # - then 1. etc.
         drafts = [_item(tokens[a:b]) for i in lists for a, b in _children(tokens, i)]
         preamble = _texts(tokens[preamble_from : lists[0]])
@@ -233,15 +235,18 @@ def _settle(drafts: list[_Draft], *, total: int | None) -> tuple[Section, ...]:
         if total is None:
             problems.append(f"no word budget for {names} (and no total to share out)")
         elif left < MIN_WORDS * len(missing):
-            problems.append(f"the budgets use {sum(budgets)} of the {total}-word total, "
-                            f"leaving under {MIN_WORDS} words each for {names}")
+            problems.append(
+                f"the budgets use {sum(budgets)} of the {total}-word total, "
+                f"leaving under {MIN_WORDS} words each for {names}"
+            )
         else:
-            for n, share in zip(missing, _apportion([Fraction(1)] * len(missing), left),
-                                strict=True):
+            for n, share in zip(missing, _apportion([Fraction(1)] * len(missing), left), strict=True):
                 budgets[n] = share
     if problems:
-        raise UsageError("the outline cannot be used: " + "; ".join(problems),
-                         hint="give every section a title and a budget like (~800 words)")
+        raise UsageError(
+            "the outline cannot be used: " + "; ".join(problems),
+            hint="give every section a title and a budget like (~800 words)",
+        )
     return tuple(Section(d.title, d.brief, b) for d, b in zip(drafts, budgets, strict=True))
 
 
@@ -291,14 +296,14 @@ def validate(outline: Outline, *, total: int | None) -> list[str]:
         problems.append(f"the outline has {have}; at least 2 are needed")
     if len(sections) > MAX_SECTIONS:
         problems.append(f"the outline has {len(sections)} sections; at most {MAX_SECTIONS} work")
-    problems += [f"section {n} has no title" for n, s in enumerate(sections, 1)
-                 if not s.title.strip()]
+    problems += [f"section {n} has no title" for n, s in enumerate(sections, 1) if not s.title.strip()]
     counts = Counter(" ".join(s.title.casefold().split()) for s in sections if s.title.strip())
     problems += [f'the title "{t}" is used by {c} sections' for t, c in counts.items() if c > 1]
     unset = [f'"{s.title}"' for s in sections if s.budget <= 0]
     if unset and len(unset) < len(sections):
         problems.append(f"no word budget for {', '.join(unset)}")
     if total and outline.total and abs(outline.total - total) > TOLERANCE * total:
-        problems.append(f"the budgets sum to {outline.total} words, more than "
-                        f"{TOLERANCE:.0%} away from the {total}-word total")
+        problems.append(
+            f"the budgets sum to {outline.total} words, more than {TOLERANCE:.0%} away from the {total}-word total"
+        )
     return problems

@@ -159,7 +159,8 @@ def longform_job(
         system=prompt.system,
         inputs=document_inputs(prompt, model=model, sampling=sampling),
         sampling=dict(sampling),
-        words=words if words is not None else prompt.target_words,
+        words=words,  # only an explicit --words rescales a user's outline
+        default_words=prompt.target_words,
         outline_template=load_template(outline_prompt, search=search),
         section_template=load_template(section_prompt, search=search),
         outline_file=outline_file,

@@ -76,15 +76,15 @@ def test_killed_halfway_then_rerun_keeps_the_partial_and_grows(tmp_path: Path, l
 def test_outline_file_pipeline_end_to_end(tmp_path: Path, llama: LlamaServer, docgen) -> None:
     """The tiny model cannot plan, so the outline is the user's; everything else is real."""
     plan = tmp_path / "plan.md"
-    plan.write_text("# Tiny\n\n## First part\nWhat comes first.\n\n_Budget: 40 words_\n\n"
-                    "## Second part\nWhat comes next.\n\n_Budget: 60 words_\n", encoding="utf-8")
+    plan.write_text("# Tiny\n\n## First part\nWhat comes first.\n\n_Budget: 60 words_\n\n"
+                    "## Second part\nWhat comes next.\n\n_Budget: 90 words_\n", encoding="utf-8")
     out = tmp_path / "doc.md"
     code, stdout, err = docgen("write", "--topic", "tiny", "--outline", str(plan), "-o", str(out),
                                "--base-url", llama.base_url, "--max-tokens", "24", "--temperature", "0", "--json")
     assert code == 0, err
     summary = json.loads(stdout)
     assert [s["title"] for s in summary["sections"]] == ["First part", "Second part"]
-    assert [s["budget"] for s in summary["sections"]] == [40, 60]
+    assert [s["budget"] for s in summary["sections"]] == [60, 90]
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# Tiny\n\n## First part\n\n")
     assert "\n\n## Second part\n\n" in text
