@@ -10,9 +10,10 @@ The modes, from the server's point of view:
 - ``instruct``: the text as an assistant turn, then a user turn asking to continue
   exactly where it stopped. Works on any server.
 
-Whatever the mode, the start of a continuation that repeats the end of the text is cut
-at the seam (``OverlapTrimmer``): instruct-mode models often repeat the last words, and
-llama.cpp's server echoes the whole prefilled text at the start of its reply.
+At the seam (``OverlapTrimmer``): in instruct mode, a continuation that starts by
+repeating the end of the text has the repeat cut, since such models often do; in prefill
+mode, an echo of the whole prefilled text is cut, since llama.cpp's server streams it
+again before the new text. vllm and prefix continuations are written as they come.
 """
 
 from __future__ import annotations
@@ -69,17 +70,18 @@ class OverlapTrimmer:
     (at least ``MIN_OVERLAP`` characters, to leave coincidences alone).
     """
 
-    def __init__(self, tail: str) -> None:
+    def __init__(self, tail: str, *, whole_only: bool = False) -> None:
         self.tail = tail
+        self.whole_only = whole_only  # cut only a repeat of the whole tail (an echoed prefill)
         self.held = ""
         self.settled = not tail
-        self.trimmed = 0
 
     def feed(self, text: str) -> str:
         if self.settled:
             return text
         self.held += text
-        if len(self.held) < len(self.tail) and self.held in self.tail:
+        could_repeat = self.tail.startswith(self.held) if self.whole_only else self.held in self.tail
+        if len(self.held) < len(self.tail) and could_repeat:
             return ""
         return self.flush()
 
@@ -91,7 +93,9 @@ class OverlapTrimmer:
         held, tail = self.held, self.tail
         self.held = ""
         overlap = 0
-        if len(held) >= MIN_OVERLAP:
+        if self.whole_only:
+            overlap = len(tail) if held.startswith(tail) else 0
+        elif len(held) >= MIN_OVERLAP:
             probe = held[:MIN_OVERLAP]
             at = tail.find(probe)
             while at >= 0:
@@ -100,5 +104,4 @@ class OverlapTrimmer:
                     overlap = k
                     break
                 at = tail.find(probe, at + 1)
-        self.trimmed = overlap
         return held[overlap:]

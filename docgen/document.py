@@ -117,11 +117,14 @@ def write_document(
                 raise ResumeError(f"{job.output} already exists", hint="use --force to overwrite it")
             journal = open_partial(doc, job, existing=existing)
         except ResumeError:
-            doc.close()
-            _drop_if_empty(doc)
+            doc.close_and_drop_if_empty()
             raise
+        journal = journal or {}
+        complete = journal.get("status") == "complete" and journal.get("size") == doc.size
+        if journal.get("status") == "complete" and not complete and not doc.size:
+            journal = {}  # the finished text was moved away (the journal's removal was cut short)
         resumed = bool(doc.size)
-        state = ChainState(replies=list((journal or {}).get("replies", [])))
+        state = ChainState(replies=list(journal.get("replies", [])))
         scanner = MarkdownScanner()
         counter = doc.count_words(also=scanner.feed)
         progress = Progress(output=str(job.output), target_words=job.target_words, words=counter.words)
@@ -130,6 +133,7 @@ def write_document(
             doc.write_journal(
                 {
                     "status": status,
+                    "size": doc.size,
                     "fingerprint": job.fingerprint,
                     "inputs": dict(job.inputs),
                     "request": {"model": session.model, "messages": list(job.messages), **job.sampling},
@@ -137,11 +141,11 @@ def write_document(
                 }
             )
 
-        checkpoint()
         try:
-            if (journal or {}).get("status") == "complete":
+            if complete:  # killed between the last checkpoint and the rename: only the rename is left
                 finish = state.replies[-1]["finish_reason"] if state.replies else "stop"
             else:
+                checkpoint()
                 finish = run_chain(
                     session=session,
                     doc=doc,
@@ -158,8 +162,7 @@ def write_document(
                 )
                 checkpoint("complete")
         except BaseException:
-            doc.close()
-            _drop_if_empty(doc)
+            doc.close_and_drop_if_empty()
             raise
         report = finish_document(doc, job.output_format, title=job.title, scanner=scanner)
     progress.phase = "done"
@@ -187,16 +190,6 @@ def _words_into(progress: Progress, counter: Any, on_progress: ProgressCallback)
         on_progress(p)
 
     return update
-
-
-def _drop_if_empty(doc: PartialDocument) -> None:
-    """A run that failed before writing anything leaves no files behind."""
-    try:
-        if doc.part.stat().st_size == 0:
-            doc.part.unlink()
-            doc.journal_path.unlink(missing_ok=True)
-    except FileNotFoundError:
-        pass
 
 
 def _usage_tokens(replies: list[dict[str, Any]]) -> int | None:

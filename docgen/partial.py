@@ -81,20 +81,28 @@ class PartialDocument:
         self.close()
 
     def _open(self) -> None:
-        try:
-            fd = os.open(self.part, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.part}: {exc.strerror}", hint="choose another -o path") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise OutputError(
-                    f"another docgen process is writing {self.output}",
-                    hint="wait for it to finish, or choose another -o path",
-                ) from None
-            raise
+        while True:
+            try:
+                fd = os.open(self.part, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.part}: {exc.strerror}", hint="choose another -o path") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise OutputError(
+                        f"another docgen process is writing {self.output}",
+                        hint="wait for it to finish, or choose another -o path",
+                    ) from None
+                raise OutputError(f"cannot lock {self.part}: {exc.strerror}") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.part).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder finished or gave up and the file went away: open the new one
         self._fd = fd
         self.size = self._repair_torn_tail()
 
@@ -114,6 +122,14 @@ class PartialDocument:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def close_and_drop_if_empty(self) -> None:
+        """Close; a run that wrote nothing leaves no files (removed while still locked)."""
+        if self._fd >= 0 and os.fstat(self._fd).st_size == 0:
+            with contextlib.suppress(FileNotFoundError):
+                self.part.unlink()
+                self.journal_path.unlink(missing_ok=True)
+        self.close()
 
     # -- the journal ---------------------------------------------------------------
     def read_journal(self) -> dict[str, Any] | None:
@@ -159,7 +175,10 @@ class PartialDocument:
 
     def sync(self) -> None:
         if self._fd >= 0:
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise OutputError(f"cannot sync {self.part}: {exc.strerror}", hint="the text so far is kept") from None
 
     def read_tail(self, max_chars: int, *, start: int = 0) -> str:
         """The last ``max_chars`` characters of the text after byte ``start``."""
@@ -194,14 +213,17 @@ class PartialDocument:
     # -- starting over and finishing -------------------------------------------------
     def discard(self) -> None:
         """Keep the current text as ``.part.bak`` and start from empty."""
-        if self.size:
-            with open(self.part, "rb") as src, open(self.backup, "wb") as dst:
-                while block := src.read(_READ_BLOCK):
-                    dst.write(block)
-        os.ftruncate(self._fd, 0)
+        try:
+            if self.size:
+                with open(self.part, "rb") as src, open(self.backup, "wb") as dst:
+                    while block := src.read(_READ_BLOCK):
+                        dst.write(block)
+            os.ftruncate(self._fd, 0)
+            with contextlib.suppress(FileNotFoundError):
+                self.journal_path.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot start {self.output} over: {exc.strerror}", hint=f"the text is in {self.part}") from None
         self.size = 0
-        with contextlib.suppress(FileNotFoundError):
-            self.journal_path.unlink()
 
     def finish(self, render: Callable[[str], str | None] | None = None) -> None:
         """Move the finished text onto the output, atomically and durably.

@@ -80,7 +80,8 @@ def run_chain(
             tail = cut_tail(doc.read_tail(session.context_tail, start=start), session.context_tail)
             msgs, extra = continuation_request(messages=messages, partial=tail, mode=mode)
             body.update(extra, messages=msgs)
-            trimmer = OverlapTrimmer(tail)  # instruct-mode models repeat; llama.cpp echoes the prefill
+            if mode in ("instruct", "prefill"):  # instruct models repeat; llama.cpp echoes the prefill
+                trimmer = OverlapTrimmer(tail, whole_only=mode == "prefill")
         else:
             body["messages"] = messages
 

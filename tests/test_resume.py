@@ -227,3 +227,14 @@ def test_a_reply_of_only_reasoning_cut_at_length_is_not_continued_forever(tmp_pa
     assert code == 8
     assert "without writing any text" in err and "--max-tokens" in err
     assert len(server.recorder.chats) == 1
+
+
+@pytest.mark.parametrize("mode", ["vllm", "prefill", "prefix"])
+def test_text_that_truly_repeats_at_a_seam_is_kept(tmp_path: Path, serve, docgen, mode: str) -> None:
+    opening = "A unique opening line for this seam test.\n"
+    document = opening + "| tie | 3 |\n" * 4 + "And a unique last line to finish.\n"
+    server = serve(Script(document=document, flavour=MODES[mode], cap_chars=len(opening) + 12))
+    out = tmp_path / "doc.md"
+    code, _, err = _write(docgen, server, out, "--continue-mode", mode)
+    assert code == 0, err
+    assert out.read_text(encoding="utf-8") == document
