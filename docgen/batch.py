@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from docgen.errors import DocgenError, OutputError, UsageError
+from docgen.events import Cancelled
 from docgen.wordcount import count_words
 
 DEFAULT_KEYS = {
@@ -120,6 +121,7 @@ def load_manifest(path: Path) -> Manifest:
         raise UsageError(f"{path}: no [[jobs]]", hint="add one [[jobs]] table per document")
     jobs: list[BatchJob] = []
     seen: dict[Path, str] = {}
+    names: dict[str, str] = {}
     for i, raw in enumerate(raw_jobs, 1):
         where = f"job {i}" + (f" ({raw.get('name') or raw.get('topic')!s:.40})" if isinstance(raw, dict) else "")
         if not isinstance(raw, dict):
@@ -144,10 +146,14 @@ def load_manifest(path: Path) -> Manifest:
         if target.suffix.lower() not in (".md", ".txt", ".html"):
             problems.append(f"{where}: field 'output' must end in .md, .txt or .html")
         seen[target] = where
+        name = str(raw.get("name") or relative)
+        if name in names:
+            problems.append(f"{where}: field 'name' {name!r} is also the name of {names[name]}")
+        names[name] = where
         settings = {k: v for k, v in defaults.items() if k not in ("output_dir", "base_url")}
         settings.update({k: v for k, v in raw.items() if k not in ("name", "topic", "output")})
         settings["vars"] = dict(raw.get("vars", {}))  # [defaults.vars] apply only where a template takes them
-        jobs.append(BatchJob(str(raw.get("name") or relative), raw.get("topic"), target, relative, settings))
+        jobs.append(BatchJob(name, raw.get("topic"), target, relative, settings))
     if problems:
         raise UsageError(f"{path}: " + "; ".join(problems))
     return Manifest(path, defaults, output_dir, tuple(jobs))
@@ -181,17 +187,16 @@ class BatchState:
         return data if isinstance(data, dict) else {}
 
     def record(self, relative: str, fingerprint: str) -> None:
-        with self._lock, open(self.path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # other processes on the same folder
-            data = self.read()
-            data[relative] = fingerprint
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.path)
-
-
-class Cancelled(Exception):
-    """A job stopped because another failed under --fail-fast, or Ctrl-C."""
+        try:
+            with self._lock, open(self.path.with_suffix(".lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # other processes on the same folder
+                data = self.read()
+                data[relative] = fingerprint
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+                os.replace(tmp, self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot record {relative} in {self.path}: {exc.strerror}") from None
 
 
 @dataclass
@@ -211,6 +216,7 @@ class BatchRun:
         state = BatchState(self.manifest.output_dir)
         recorded = state.read()
         cancel = threading.Event()
+        why = ["stopped because another job failed"]
         self.results = [JobResult(job.name, str(job.output)) for job in self.manifest.jobs]
 
         def one(index: int) -> None:
@@ -220,7 +226,7 @@ class BatchRun:
                 return
             try:
                 fp = self.fingerprint(job)
-                if job.output.exists() and not self.force:
+                if job.output.exists() and (recorded.get(job.relative) == fp or not self.force):
                     result.status = "skipped" if recorded.get(job.relative) == fp else "stale"
                     if job.output.suffix == ".md":
                         result.words = count_words(job.output.read_text(encoding="utf-8", errors="replace"))
@@ -240,7 +246,7 @@ class BatchRun:
                 result.status, result.words, result.tokens = "done", written.words, written.tokens
                 result.continuations, result.seconds = written.continuations, time.monotonic() - started
             except Cancelled:
-                result.status, result.error = "cancelled", "stopped because another job failed"
+                result.status, result.error = "cancelled", why[0]
             except OutputError as exc:
                 if job.output.exists() and "already exists" in exc.message:
                     result.status = "skipped"  # another process finished it meanwhile
@@ -248,6 +254,8 @@ class BatchRun:
                     result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
             except DocgenError as exc:
                 result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
+            except Exception as exc:  # a bug in one job must not stop the others
+                result.status, result.error, result.exit_code = "failed", f"internal error: {exc!r}", 70
             if result.status == "failed" and self.fail_fast:
                 cancel.set()
             self.on_result(result)
@@ -257,6 +265,7 @@ class BatchRun:
             for future in [pool.submit(one, i) for i in range(len(self.manifest.jobs))]:
                 future.result()
         except BaseException:
+            why[0] = "interrupted"
             cancel.set()
             raise
         finally:
@@ -267,5 +276,10 @@ class BatchRun:
 def write_report(path: Path, results: list[JobResult]) -> None:
     from dataclasses import asdict
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([asdict(r) for r in results], indent=1, ensure_ascii=False), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([asdict(r) for r in results], indent=1, ensure_ascii=False), encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the report {path}: {exc.strerror}", hint="choose another --report path"
+        ) from None

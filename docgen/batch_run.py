@@ -21,6 +21,7 @@ class _Prepared:
     prompt: plan.Prompt
     session: Session
     sampling: dict[str, Any]
+    words: int | None
 
 
 def run_batch(
@@ -33,9 +34,14 @@ def run_batch(
     meter: BatchMeter,
     defaults: Mapping[str, str],
     search: tuple[Path, ...],
+    config: Mapping[str, Any] | None = None,
 ) -> list[JobResult]:
-    """Write every job of ``manifest``; a job's failure is in its result, not raised."""
-    prepared = _prepare(manifest, session, defaults, search)
+    """Write every job of ``manifest``; a job's failure is in its result, not raised.
+
+    ``defaults`` are the project config's template variables and ``config`` its other
+    settings (template, words, temperature, ...), both below the manifest's own.
+    """
+    prepared = _prepare(manifest, session, defaults, search, config or {})
 
     def job_fingerprint(job: BatchJob) -> str:
         p = prepared[job.name]
@@ -44,7 +50,7 @@ def run_batch(
 
     def run_job(job: BatchJob, on_progress: Any) -> Any:
         p = prepared[job.name]
-        words = job.settings.get("words")
+        words = p.words
         fmt, title = OutputFormat.for_path(job.output), job.topic or ""
         if job.settings.get("outline"):
             from docgen.longform import write_longform
@@ -93,15 +99,22 @@ def run_batch(
     return runner.run(lambda job, _result: meter.job(job.name))
 
 
+_FROM_CONFIG = ("template", "words", "temperature", "max_tokens", "system")
+
+
 def _prepare(
-    manifest: Manifest, session: Session, defaults: Mapping[str, str], search: tuple[Path, ...]
+    manifest: Manifest,
+    session: Session,
+    defaults: Mapping[str, str],
+    search: tuple[Path, ...],
+    config: Mapping[str, Any],
 ) -> dict[str, _Prepared]:
     """Fill every job's template before anything is sent; name every job that fails."""
     sessions: dict[str, Session] = {session.model: session}
     prepared: dict[str, _Prepared] = {}
     problems = []
     for job in manifest.jobs:
-        s = job.settings
+        s = {**{k: config[k] for k in _FROM_CONFIG if k in config}, **job.settings}
         try:
             prompt = plan.build_prompt(
                 template=str(s.get("template", "report")),
@@ -117,11 +130,9 @@ def _prepare(
             continue
         model = str(s.get("model") or session.model)
         if model not in sessions:
-            sessions[model] = Session(
-                client=session.client, base_url=session.base_url, model=model, policy=session.policy
-            )
+            sessions[model] = session.for_model(model)
         sampling = plan.sampling_for(temperature=s.get("temperature"), max_tokens=s.get("max_tokens"))
-        prepared[job.name] = _Prepared(prompt, sessions[model], sampling)
+        prepared[job.name] = _Prepared(prompt, sessions[model], sampling, s.get("words"))
     if problems:
         raise TemplateError(f"{manifest.path}: " + "; ".join(problems))
     return prepared

@@ -21,6 +21,7 @@ from docgen.sse import SSEDecoder
 _BODY = rb'([^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*)'  # a JSON string body, unrolled for speed
 _CHOICE_KEYS = frozenset({"index", "delta", "logprobs", "finish_reason"})
 REASONING_KEYS = ("reasoning_content", "reasoning")
+MAX_MISSES = 8
 
 
 def _error_message(err: Any) -> str:
@@ -43,6 +44,7 @@ class ChatStreamDecoder:
         self._shape: re.Pattern[bytes] | None = None
         self._shape_key = b""
         self._fixed = 0
+        self._misses = 0  # reads in a row the learned shape did not fit
         self.events = 0
         self.content_events = 0
         self.reasoning_events = 0
@@ -93,7 +95,9 @@ class ChatStreamDecoder:
         bodies = self._shape.findall(region)  # type: ignore[union-attr]
         n = len(bodies)
         if not n or self._fixed * n + sum(map(len, bodies)) != len(region):
+            self._misses += 1
             return None
+        self._misses = 0
         joined = b"".join(bodies)
         try:
             # each event's bytes must be valid UTF-8 on their own, as on the slow path
@@ -163,6 +167,9 @@ class ChatStreamDecoder:
         return plain
 
     def _learn(self, payload: bytes) -> None:
+        if self._misses >= MAX_MISSES:  # the shape changes every event (OpenAI's obfuscation field)
+            self._shape = None
+            return
         at = payload.find(b'"content":')
         if at < 0 or payload.find(b'"content":', at + 1) >= 0:
             return

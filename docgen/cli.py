@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import click
 
 from docgen import __version__
+from docgen.continuation import MODES as CONTINUE_MODES
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 _RUN: dict[str, str] = {}  # what the error boundary needs to know of the run: the partial file
@@ -97,7 +98,7 @@ def robustness_options(f: Callable[..., Any]) -> Callable[..., Any]:
         [
             click.option(
                 "--continue-mode",
-                type=click.Choice(["auto", "vllm", "prefill", "prefix", "instruct"]),
+                type=click.Choice(CONTINUE_MODES),
                 default="auto",
                 show_default=True,
                 envvar="DOCGEN_CONTINUE_MODE",
@@ -281,14 +282,18 @@ def write(**opts: Any) -> None:
 @click.option("--outline-prompt", default="outline", show_default=True, help="Template of the outline step.")
 @server_options
 @robustness_options
+@click.option("--force", is_flag=True, help="Replace an existing outline file.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def outline(**opts: Any) -> None:
     """Write only the outline, to edit and then pass to `docgen write --outline FILE`."""
     from docgen import plan
-    from docgen.longform import plan_outline
+    from docgen.errors import OutputError
+    from docgen.longform import WORDS_PER_SECTION, plan_outline
 
     prompt = _prompt(opts)
     output = plan.output_path(opts["output"] or plan.slugify(opts["topic"] or "document") + ".outline.md", None)
+    if output.exists() and not opts["force"]:
+        raise OutputError(f"{output} already exists", hint="use --force to replace it (an edited outline is lost)")
     sampling = plan.sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
     _RUN["partial"] = f"{output}.part"
     with _session(opts, opts["base_url"].rstrip("/")) as session, _meter(opts["quiet"]) as meter:
@@ -307,8 +312,7 @@ def outline(**opts: Any) -> None:
             session=session,
             job=job,
             output=output,
-            words=job.words or job.default_words or 9600,
-            existing="restart",
+            words=job.words or job.default_words or WORDS_PER_SECTION * 8,
             on_progress=meter,
         )
     output.write_text(result.to_markdown(), encoding="utf-8")
@@ -338,7 +342,14 @@ def check(as_json: bool, **opts: Any) -> None:
         idle_timeout=opts["idle_timeout"],
     ) as client:
         report = probe_server(client=client, base_url=base_url, model=opts["model"])
-    saved = save_mode(report) if not report.error and report.modes else None
+    saved = None
+    if not report.error and report.modes:
+        try:
+            saved = save_mode(report)
+        except OSError as exc:
+            click.echo(
+                f"warning: cannot cache the result ({exc.strerror}); --continue-mode auto will not use it", err=True
+            )
     if as_json:
         click.echo(json.dumps(as_dict(report), indent=1))
     else:
@@ -400,17 +411,18 @@ def batch(ctx: click.Context, /, manifest: Any, **opts: Any) -> None:
                 meter=meter,
                 defaults=_config().variables,
                 search=_search(),
+                config=_config().values,
             )
         finally:
             meter.close()
-    if opts["report"] is not None:
-        from docgen.batch import write_report
-
-        write_report(opts["report"], results)
     from docgen.summary import batch_table
 
     for line in batch_table(results):
         click.echo(line, err=True)
+    if opts["report"] is not None:
+        from docgen.batch import write_report
+
+        write_report(opts["report"], results)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         raise BatchError(
@@ -551,6 +563,7 @@ def _on_sigterm(signum: int, frame: Any) -> NoReturn:
 def run(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit code: the one error-to-exit-code boundary."""
     from docgen.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DocgenError, ResumeError
+    from docgen.events import Cancelled
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     _RUN.clear()
@@ -566,7 +579,7 @@ def run(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         click.echo(f"docgen: error: {exc.format_message()}", err=True)
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except (click.Abort, KeyboardInterrupt, Cancelled):
         click.echo("\ndocgen: interrupted; " + _kept_hint(argv), err=True)
         return EXIT_INTERRUPTED
     except DocgenError as exc:

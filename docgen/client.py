@@ -1,7 +1,8 @@
 """Talking to an OpenAI-compatible server over httpx: one request, one streamed reply.
 
-Every httpx exception and HTTP error status becomes a docgen error here, in
-``transport_errors`` and ``error_for_status``, and nowhere else.
+httpx's exceptions and the HTTP error statuses become docgen errors here, in
+``transport_errors`` and ``error_for_status``, and nowhere else. No message quotes a
+request header, so the API key cannot reach one.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ def make_client(
     *, api_key: str | None, connect_timeout: float, idle_timeout: float, pool_size: int = 10
 ) -> httpx.Client:
     """One pooled client for a whole run. The key lives only in its headers."""
+    api_key = (api_key or "").strip()
+    if api_key and not (api_key.isascii() and api_key.isprintable()):
+        # never echoed: the message must not carry the key
+        raise UsageError(
+            "the API key holds characters that cannot be sent in an HTTP header",
+            hint="check the value of --api-key or DOCGEN_API_KEY / OPENAI_API_KEY",
+        )
     headers = {"Accept": "text/event-stream, application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
@@ -131,9 +139,15 @@ def transport_errors(url: str) -> Iterator[None]:
         raise UsageError(f"bad server URL {url}: {exc}", hint="--base-url must look like http://host:port/v1") from None
     except httpx.DecodingError as exc:
         raise StreamError(f"{url} sent a body that cannot be decoded: {exc}") from None
+    except httpx.LocalProtocolError:  # never str(exc): it can quote a header, the key included
+        raise UsageError(f"the request to {url} could not be sent", hint="check --api-key and --base-url") from None
     except httpx.TransportError as exc:  # ReadError, RemoteProtocolError, WriteError, pools...
         what = str(exc) or type(exc).__name__
         raise StreamError(f"the connection to {url} broke: {what}") from None
+    except httpx.TooManyRedirects:
+        raise RejectedError(f"{url} redirects in a loop", hint="check --base-url", url=url) from None
+    except httpx.HTTPError as exc:
+        raise StreamError(f"the request to {url} failed: {type(exc).__name__}") from None
 
 
 def list_models(*, client: httpx.Client, base_url: str) -> list[dict[str, Any]]:
@@ -155,11 +169,8 @@ def list_models(*, client: httpx.Client, base_url: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class ReplyOutcome:
-    finish_reason: str | None
+    finish_reason: str
     usage: dict[str, Any] | None
-    content_events: int
-    reasoning_events: int
-    done: bool
 
 
 def stream_chat(
@@ -216,9 +227,7 @@ def stream_chat(
         )
     if decoder.finish_reason is None and not decoder.done:
         raise StreamError(f"the reply from {url} ended without a finish reason (the server may have failed)")
-    return ReplyOutcome(
-        decoder.finish_reason or "stop", decoder.usage, decoder.content_events, decoder.reasoning_events, decoder.done
-    )
+    return ReplyOutcome(decoder.finish_reason or "stop", decoder.usage)
 
 
 def _read_bounded(response: httpx.Response, limit: int = _MAX_ERROR_BODY) -> bytes:
@@ -243,7 +252,7 @@ def _non_streamed(body: bytes, url: str, on_text: Callable[[str], None]) -> Repl
         raise StreamError(f"{url} sent a JSON body that is not a chat completion: {body[:80]!r}") from None
     if text:
         on_text(text)
-    return ReplyOutcome(choice.get("finish_reason") or "stop", obj.get("usage"), 1 if text else 0, 0, True)
+    return ReplyOutcome(str(choice.get("finish_reason") or "stop"), obj.get("usage"))
 
 
 def choose_model(*, client: httpx.Client, base_url: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from docgen.md_scan import MarkdownScanner
 from docgen.partial import PartialDocument, check_writable
 from docgen.reply_chain import ChainState, run_chain
 from docgen.session import Session
+from docgen.wordcount import WordCounter
 
 
 def fingerprint(inputs: Mapping[str, Any]) -> str:
@@ -157,7 +158,7 @@ def write_document(
                     also=scanner.feed,
                     state=state,
                     progress=progress,
-                    on_progress=_words_into(progress, counter, on_progress),
+                    on_progress=_words_into(counter, on_progress),
                     checkpoint=checkpoint,
                 )
                 checkpoint("complete")
@@ -184,7 +185,9 @@ def write_document(
     )
 
 
-def _words_into(progress: Progress, counter: Any, on_progress: ProgressCallback) -> ProgressCallback:
+def _words_into(counter: WordCounter, on_progress: ProgressCallback) -> ProgressCallback:
+    """``on_progress``, with the words counted so far filled in."""
+
     def update(p: Progress) -> None:
         p.words = counter.words
         on_progress(p)

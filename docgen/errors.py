@@ -119,21 +119,3 @@ class BatchError(DocgenError):
 
 class OutlineError(DocgenError):
     exit_code = 12
-
-
-EXIT_CODES: dict[str, int] = {
-    "ok": 0,
-    "usage": UsageError.exit_code,
-    "template": TemplateError.exit_code,
-    "output": OutputError.exit_code,
-    "connect": ConnectError.exit_code,
-    "auth": AuthError.exit_code,
-    "not-found": NotFoundError.exit_code,
-    "rejected": RejectedError.exit_code,
-    "unavailable": UnavailableError.exit_code,
-    "stream": StreamError.exit_code,
-    "batch": BatchError.exit_code,
-    "outline": OutlineError.exit_code,
-    "internal": EXIT_INTERNAL,
-    "interrupted": EXIT_INTERRUPTED,
-}

@@ -35,5 +35,12 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+class Cancelled(Exception):
+    """Raised from an ``on_progress`` callback to stop a document cleanly, its partial kept.
+
+    Not a DocgenError: it is how a caller (a batch, parallel sections) stops its own work.
+    """
+
+
 def ignore_progress(_: Progress) -> None:
     """The ``on_progress`` of a caller that shows nothing."""

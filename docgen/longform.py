@@ -15,14 +15,14 @@ import shutil
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from docgen.document import DocumentJob, WriteResult, fingerprint, preflight, write_document
-from docgen.errors import OutlineError, UsageError
-from docgen.events import Progress, ProgressCallback, ignore_progress
+from docgen.errors import OutlineError, OutputError, ResumeError, UsageError
+from docgen.events import Cancelled, Progress, ProgressCallback, ignore_progress
 from docgen.finishing import OutputFormat, finish_document
 from docgen.md_scan import MarkdownScanner
 from docgen.outline import Outline, parse_outline, rebalance, validate
@@ -63,10 +63,15 @@ def plan_outline(
     job: LongformJob,
     output: Path,
     words: int,
-    existing: str = "auto",
+    reuse: bool = False,
     on_progress: ProgressCallback = ignore_progress,
 ) -> Outline:
-    """Stream an outline into ``output``, parse and validate it; ask again when it is unusable."""
+    """Stream an outline into ``output``, parse and validate it; ask again when it is unusable.
+
+    With ``reuse``, an existing ``output`` (known to come from the same inputs) is read
+    instead. A partial outline of the same inputs is continued; one of other inputs is
+    set aside as ``.part.bak``.
+    """
     sections = max(2, min(40, round(words / WORDS_PER_SECTION)))
     values = resolve_values(
         job.outline_template, {"request": job.request, "words": str(words), "sections": str(sections)}
@@ -75,30 +80,32 @@ def plan_outline(
     inputs = {**job.inputs, "step": "outline", "outline_template": job.outline_template.text, "words": words}
     problems: list[str] = []
     for attempt in range(OUTLINE_ATTEMPTS):
-        if output.exists() and existing != "restart" and attempt == 0:
-            text = output.read_text(encoding="utf-8")
-        else:
+        if not (reuse and attempt == 0 and output.exists()):
             outline_job = DocumentJob(
                 output=output,
                 messages=_messages(job.system, prompt),
                 sampling=job.sampling,
                 inputs={**inputs, "attempt": attempt},
             )
-            write_document(
-                session=session,
-                job=outline_job,
-                force=True,
-                on_progress=on_progress,
-                existing="restart" if attempt or existing == "restart" else "auto",
-            )
-            text = output.read_text(encoding="utf-8")
+            try:
+                write_document(
+                    session=session,
+                    job=outline_job,
+                    force=True,
+                    on_progress=on_progress,
+                    existing="restart" if attempt else "auto",
+                )
+            except ResumeError:  # a partial outline of other inputs
+                write_document(
+                    session=session, job=outline_job, force=True, on_progress=on_progress, existing="restart"
+                )
         try:
-            outline = parse_outline(text, total=words)
-            problems = validate(outline, total=None)
+            outline = parse_outline(output.read_text(encoding="utf-8"), total=words)
+            problems = validate(outline, total=None) or []
+            if not problems:
+                return rebalance(outline, total=words)
         except UsageError as exc:
             problems = [exc.message]
-        if not problems:
-            return rebalance(outline, total=words)
     raise OutlineError(
         f"the model's outline in {output} is unusable: {'; '.join(problems)}",
         hint="edit it and pass it with --outline FILE, or try another model",
@@ -119,15 +126,17 @@ def read_outline(path: Path, *, words: int | None) -> Outline:
 
 
 class _Index:
-    """``OUTPUT.sections/index.json``: which finished section file came from which inputs."""
+    """``OUTPUT.sections/index.json``: the inputs behind the outline and each finished section."""
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / "index.json"
         self.lock = threading.Lock()
         try:
-            self.done: dict[str, str] = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            self.done = {}
+            data = {}
+        self.outline: str | None = data.get("outline") if isinstance(data, dict) else None
+        self.done: dict[str, str] = data.get("sections", {}) if isinstance(data, dict) else {}
 
     def is_done(self, path: Path, fp: str) -> bool:
         return path.exists() and self.done.get(path.name) == fp
@@ -135,9 +144,20 @@ class _Index:
     def mark(self, path: Path, fp: str) -> None:
         with self.lock:
             self.done[path.name] = fp
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.done, indent=1), encoding="utf-8")
+            self._save()
+
+    def mark_outline(self, fp: str) -> None:
+        with self.lock:
+            self.outline = fp
+            self._save()
+
+    def _save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({"outline": self.outline, "sections": self.done}, indent=1), encoding="utf-8")
             os.replace(tmp, self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot record progress in {self.path}: {exc.strerror}") from None
 
 
 def write_longform(
@@ -152,28 +172,35 @@ def write_longform(
     preflight(job.output, existing="auto" if existing == "resume" else existing, force=force)
     folder = sidecar(job.output, ".sections")
     if existing == "restart" and folder.exists():
-        shutil.rmtree(folder)
+        backup = sidecar(job.output, ".sections.bak")
+        shutil.rmtree(backup, ignore_errors=True)
+        folder.rename(backup)
     if existing == "resume" and not folder.exists():
-        from docgen.errors import ResumeError
-
         raise ResumeError(f"there is nothing to resume for {job.output}", hint="run without --resume")
+    resumed = folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror}") from None
+    index = _Index(folder)
     progress = Progress(output=str(job.output), target_words=job.words)  # its clock times the whole run
     if job.outline_file is not None:
         outline = read_outline(job.outline_file, words=job.words)
     else:
         progress.phase = "outline"
+        words = job.words or job.default_words or WORDS_PER_SECTION * 8
+        outline_fp = fingerprint({**job.inputs, "words": words, "outline_template": job.outline_template.text})
         outline = plan_outline(
             session=session,
             job=job,
             output=sidecar(job.output, ".outline.md"),
-            words=job.words or job.default_words or WORDS_PER_SECTION * 8,
-            existing=existing,
+            words=words,
+            reuse=index.outline == outline_fp,
             on_progress=on_progress,
         )
+        index.mark_outline(outline_fp)
     progress.target_words = outline.total
     progress.sections = len(outline.sections)
-    folder.mkdir(parents=True, exist_ok=True)
-    index = _Index(folder)
     base_fp = fingerprint({**job.inputs, "outline": outline.to_markdown(), "parallel": job.parallel > 1})
     jobs = [_section_job(job, outline, i, folder, base_fp) for i in range(len(outline.sections))]
     results: dict[int, WriteResult] = {}
@@ -191,7 +218,7 @@ def write_longform(
 
         def report(p: Progress) -> None:
             if cancel.is_set():
-                raise KeyboardInterrupt
+                raise Cancelled
             with lock:
                 done_words[i] = p.words
                 progress.words = sum(done_words)
@@ -204,19 +231,21 @@ def write_longform(
         results[i] = write_document(session=session, job=section_job, force=True, on_progress=report)
         index.mark(section_job.output, section_job.fingerprint)
 
-    try:
-        if job.parallel <= 1:
-            for i in range(len(jobs)):
-                write_section(i)
-        else:
-            with ThreadPoolExecutor(max_workers=job.parallel) as pool:
-                futures = [pool.submit(write_section, i) for i in range(len(jobs))]
-                for future in futures:
-                    future.result()
-    except BaseException:
-        cancel.set()
-        raise
-    return _stitch(job, outline, jobs, results, progress, on_progress, session, folder)
+    if job.parallel <= 1:
+        for i in range(len(jobs)):
+            write_section(i)
+    else:
+        pool = ThreadPoolExecutor(max_workers=job.parallel)
+        try:
+            for future in as_completed([pool.submit(write_section, i) for i in range(len(jobs))]):
+                future.result()  # the first failure stops the rest at once, whichever section it is
+        except BaseException:
+            cancel.set()  # running sections stop at their next progress report, partials kept
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    result = _stitch(job, outline, jobs, results, progress, on_progress, session, folder)
+    return replace(result, resumed=resumed)
 
 
 def _section_job(job: LongformJob, outline: Outline, i: int, folder: Path, base_fp: str) -> DocumentJob:

@@ -222,7 +222,9 @@ class PartialDocument:
             with contextlib.suppress(FileNotFoundError):
                 self.journal_path.unlink()
         except OSError as exc:
-            raise OutputError(f"cannot start {self.output} over: {exc.strerror}", hint=f"the text is in {self.part}") from None
+            raise OutputError(
+                f"cannot start {self.output} over: {exc.strerror}", hint=f"the text is in {self.part}"
+            ) from None
         self.size = 0
 
     def finish(self, render: Callable[[str], str | None] | None = None) -> None:

@@ -77,8 +77,8 @@ def build_prompt(
     given.update(variables)
     if topic is not None:
         given["topic"] = topic
-    if words is not None:
-        given["words"] = str(words)
+    if words is not None and "words" in known:
+        given["words"] = str(words)  # a template without {{ words }} still gets the target (meter, stopping)
     values = resolve_values(tpl, given)
     return Prompt(tpl, values, system if system is not None else render(tpl.system, values), render(tpl.body, values))
 
@@ -118,7 +118,7 @@ def document_job(
     output_format: OutputFormat | None = None,
     title: str = "",
 ) -> DocumentJob:
-    """The job for ``prompt``; its fingerprint covers the template, values, model and sampling."""
+    """The job for ``prompt``; its fingerprint covers the template, values, system, model and temperature."""
     from docgen.document import DocumentJob  # not at the top: it brings httpx, which --dry-run never needs
 
     return DocumentJob(

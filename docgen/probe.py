@@ -21,7 +21,7 @@ import httpx
 from docgen.chunks import ChatStreamDecoder
 from docgen.client import error_for_status, list_models, stream_chat, transport_errors
 from docgen.continuation import continuation_request
-from docgen.errors import DocgenError, RejectedError
+from docgen.errors import DocgenError, RejectedError, UsageError
 
 PROBE_PROMPT = "Reply with one short sentence about the sea."
 FILLER = "The quick brown fox jumps over the lazy dog. " * 6
@@ -130,7 +130,10 @@ def probe_server(*, client: httpx.Client, base_url: str, model: str | None) -> P
         report.models = [str(m["id"]) for m in models]
         report.model = model or (report.models[0] if len(report.models) == 1 else "")
         if not report.model:
-            raise RejectedError(f"{base_url} serves {len(report.models)} models; choose one with --model")
+            raise UsageError(
+                f"{base_url} serves {len(report.models)} models: {', '.join(report.models[:20])}",
+                hint="choose one with --model",
+            )
         report.owned_by = next((str(m.get("owned_by", "")) for m in models if m["id"] == report.model), "")
         _probe_stream(client, report)
         for mode in MODES:

@@ -46,6 +46,14 @@ def _delay(attempt: int, base: float, retry_after: float | None) -> float:
     return float(min(BACKOFF_CAP, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
 
 
+def _sleep(seconds: float, progress: Progress, on_progress: ProgressCallback) -> None:
+    """Wait, reporting progress every half second, so a caller can cancel by raising from it."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(0.5, left))
+        on_progress(progress)
+
+
 def run_chain(
     *,
     session: Session,
@@ -69,15 +77,17 @@ def run_chain(
     """
     policy = session.policy
     attempts = 0
+    context_tail = policy.context_tail
+    usage_refused: RejectedError | None = None  # a 400 that dropping stream_options may cure
     while True:
         continuing = doc.size > start
         body: dict[str, Any] = {"model": session.model, "stream": True, **sampling}
-        if session.include_usage:
+        if session.include_usage and usage_refused is None:
             body["stream_options"] = {"include_usage": True}
         trimmer: OverlapTrimmer | None = None
         if continuing:
             mode = session.continue_mode()
-            tail = cut_tail(doc.read_tail(session.context_tail, start=start), session.context_tail)
+            tail = cut_tail(doc.read_tail(context_tail, start=start), context_tail)
             msgs, extra = continuation_request(messages=messages, partial=tail, mode=mode)
             body.update(extra, messages=msgs)
             if mode in ("instruct", "prefill"):  # instruct models repeat; llama.cpp echoes the prefill
@@ -129,10 +139,12 @@ def run_chain(
                 raise StreamError(f"the server stopped the reply with finish_reason {outcome.finish_reason!r}")
         except RejectedError as exc:
             if exc.status == 400 and "stream_options" in body:
-                session.include_usage = False  # some servers refuse stream_options
+                usage_refused = exc  # some servers refuse stream_options: try once without
                 continue
-            if exc.status == 400 and continuing and session.context_tail > 1000 and "context" in exc.message.lower():
-                session.context_tail //= 2  # the prompt plus the tail is too long for the model
+            if usage_refused is not None:
+                raise usage_refused from None  # that was not it: report the first refusal
+            if exc.status == 400 and continuing and context_tail > 1000 and "context" in exc.message.lower():
+                context_tail //= 2  # the prompt plus the tail is too long for the model
                 continue
             raise
         except DocgenError as exc:
@@ -146,10 +158,12 @@ def run_chain(
             delay = _delay(attempts, policy.backoff, getattr(exc, "retry_after", None))
             progress.phase = "retrying"
             progress.note = f"{exc.message} (retry {attempts}/{policy.retries} in {delay:.0f}s)"
-            on_progress(progress)
-            time.sleep(delay)
+            _sleep(delay, progress, on_progress)
             progress.note = ""
             continue
+        if usage_refused is not None:
+            session.include_usage = False  # the server refuses stream_options: never send it again
+            usage_refused = None
         attempts = 0
         state.replies.append(
             {"finish_reason": outcome.finish_reason, "usage": outcome.usage, "bytes": doc.size - size_before}

@@ -42,10 +42,16 @@ class Session:
         self.base_url = base_url
         self.model = model
         self.policy = policy
-        self.include_usage = True
-        self.context_tail = policy.context_tail
+        self.include_usage = True  # a server property: learned once, shared by every document
         self._owned_by = owned_by
         self._mode = policy.continue_mode if policy.continue_mode != "auto" else probed_mode
+
+    def for_model(self, model: str) -> Session:
+        """A session for another model of the same server, over the same connection pool."""
+        from docgen.probe import cached_mode
+
+        probed = cached_mode(self.base_url, model) if self.policy.continue_mode == "auto" else None
+        return Session(client=self.client, base_url=self.base_url, model=model, policy=self.policy, probed_mode=probed)
 
     def continue_mode(self) -> str:
         """The continuation mode; ``auto`` is settled on first use (see continuation.py)."""

@@ -54,7 +54,7 @@ class Template:
     def used_names(self) -> list[str]:
         """Every placeholder name in the body and system prompt, in first-use order."""
         seen: dict[str, None] = {}
-        for text in (self.system, self.body, *self._extra_texts()):
+        for text in (self.system, self.body):
             for m in PLACEHOLDER.finditer(text):
                 seen.setdefault(m.group(1))
         return list(seen)
@@ -64,9 +64,6 @@ class Template:
         declared = {v.name: v for v in self.variables}
         extra = [Variable(n) for n in self.used_names() if n not in declared]
         return [*self.variables, *extra]
-
-    def _extra_texts(self) -> list[str]:
-        return [v for v in self.extra.values() if isinstance(v, str)]
 
 
 def parse_template(text: str, *, name: str, source: str) -> Template:

@@ -62,7 +62,9 @@ def test_reruns_skip_finished_jobs_and_report_stale_ones(tmp_path: Path, serve, 
     assert code == 0 and statuses[2] == "stale" and statuses.count("skipped") == 5
     assert len(server.recorder.chats) == before
     code, _, _ = docgen("batch", str(path), "--base-url", server.base_url, "--report", str(report), "--force")
-    assert code == 0 and len(server.recorder.chats) == before + 6
+    assert code == 0 and len(server.recorder.chats) == before + 1  # only the stale job is written again
+    statuses = [r["status"] for r in json.loads(report.read_text())]
+    assert statuses[2] == "done" and statuses.count("skipped") == 5
 
 
 def test_a_failed_job_does_not_stop_the_others_and_a_rerun_finishes_it(tmp_path: Path, serve, docgen) -> None:
@@ -158,3 +160,23 @@ def test_two_writes_racing_on_one_output(tmp_path: Path, serve) -> None:
     first.communicate(timeout=60)
     assert first.returncode == 0
     assert out.read_text(encoding="utf-8") == document
+
+
+def test_project_config_settings_reach_batch_jobs(tmp_path: Path, serve, docgen, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docgen.toml").write_text('template = "brief"\nmax_tokens = 77\n', encoding="utf-8")
+    server = serve(Script(document="A short brief."))
+    path = manifest(tmp_path, [{"topic": "a", "output": "a.md"}, {"topic": "b", "output": "b.md", "template": "article"}])
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--jobs", "1")
+    assert code == 0, err
+    first, second = (r["body"] for r in server.recorder.chats)
+    assert first["max_tokens"] == 77 and "briefing note" in first["messages"][-1]["content"]
+    assert "long-form article" in second["messages"][-1]["content"]  # the manifest beats the config
+
+
+def test_duplicate_job_names_are_refused(tmp_path: Path, serve, docgen) -> None:
+    server = serve(Script(document="x"))
+    path = manifest(tmp_path, [{"name": "intro", "topic": "a", "output": "a.md"},
+                               {"name": "intro", "topic": "b", "output": "b.md"}])
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url)
+    assert code == 2 and "job 2 (intro): field 'name'" in err

@@ -185,3 +185,41 @@ def test_txt_html_toc_and_fix(tmp_path: Path, serve, docgen) -> None:
     code, _, _ = docgen("write", "--topic", "t", "-o", str(tmp_path / "d.html"), "--base-url", server.base_url)
     page = (tmp_path / "d.html").read_text(encoding="utf-8")
     assert code == 0 and page.startswith("<!DOCTYPE html>") and "<em>emphasis</em>" in page
+
+
+def test_an_outline_from_other_inputs_is_not_reused(tmp_path: Path, serve, docgen) -> None:
+    bodies = sections()
+    server = serve(script_for(bodies))
+    out = tmp_path / "press.md"
+    base = ("--words", "3000", "--outline", "auto", "-o", str(out), "--base-url", server.base_url)
+    assert docgen("write", "--topic", "apples", *base)[0] == 0
+    code, _, err = docgen("write", "--topic", "volcanoes", "--force", *base)
+    assert code == 0, err
+    outlines = [r for r in server.recorder.chats if "Write an outline" in r["body"]["messages"][-1]["content"]]
+    assert len(outlines) == 2 and "volcanoes" in outlines[1]["body"]["messages"][-1]["content"]
+
+
+def test_docgen_outline_does_not_overwrite_an_edited_plan(tmp_path: Path, serve, docgen) -> None:
+    server = serve(script_for(sections()))
+    plan = tmp_path / "plan.md"
+    plan.write_text("# My edits\n", encoding="utf-8")
+    code, _, err = docgen("outline", "--topic", "printing", "-o", str(plan), "--base-url", server.base_url)
+    assert code == 4 and "--force" in err
+    assert plan.read_text(encoding="utf-8") == "# My edits\n" and not server.recorder.chats
+
+
+def test_a_failing_parallel_section_stops_the_others(tmp_path: Path, serve, docgen) -> None:
+    from sse_server import Fault
+
+    bodies = [make_document(2000, seed=40 + i) for i in range(3)]
+    script = script_for(bodies, slow={"Now write section 2 of 3": 0.005, "Now write section 3 of 3": 0.005},
+                        write_bytes=(20, 40))
+    script.faults = [None, Fault("status", status=401)]  # the outline, then section 1 of 3
+    server = serve(script)
+    started = time.monotonic()
+    code, _, err = docgen("write", "--topic", "printing", "--words", "3000", "--outline", "auto", "-o",
+                          str(tmp_path / "p.md"), "--base-url", server.base_url, "--parallel", "3")
+    assert code == 6, err
+    assert time.monotonic() - started < 10  # the slow sections were stopped, not finished
+    finished = {p.name[:2] for p in (tmp_path / "p.md.sections").glob("*.md")}
+    assert not {"02", "03"} <= finished
