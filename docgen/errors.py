@@ -6,6 +6,7 @@
     ├── UsageError                   2  a bad flag, config file, manifest or env value
     ├── TemplateError                3  a template that cannot be found, parsed or filled
     ├── OutputError                  4  the output cannot be written, or would clobber work
+    │   ├── OutputExistsError        4  the finished output is there already (no --force)
     │   └── ResumeError              4  a partial exists that this run may not continue
     ├── ServerError                     the server answered, or failed to
     │   ├── ConnectError             5  connection refused, DNS failure, connect timeout
@@ -54,6 +55,10 @@ class TemplateError(DocgenError):
 
 class OutputError(DocgenError):
     exit_code = 4
+
+
+class OutputExistsError(OutputError):
+    pass
 
 
 class ResumeError(OutputError):

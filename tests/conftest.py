@@ -13,9 +13,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sse_server import Script, SSEServer  # noqa: E402
+from sse_server import Script, SSEServer
 
-from docgen.cli import run  # noqa: E402
+from docgen.cli import run
 
 _WORDS = ["alpha", "beta", "gamma", "δέλτα", "研究", "🎉", "naïve", "zeta", "théâtre", "中文", "emoji😀", "end"]
 

@@ -72,7 +72,7 @@ class Script:
     write_bytes: tuple[int, int] = (1, 300)  # sizes of the TCP writes
     delay: float = 0.0  # seconds between writes
     seed: int = 0
-    prefill: str | None | bool = True  # True: the flavour's own; else override
+    prefill: str | bool | None = True  # True: the flavour's own; else override
     stream_options_ok: bool = True
     content_type: str = "text/event-stream; charset=utf-8"
     # a prompt substring -> the document it gets; a list gives successive fresh requests the next one

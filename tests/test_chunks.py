@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from docgen.chunks import ChatStreamDecoder
 from docgen.errors import StreamError
+from docgen.server.chat_stream import ChatStreamDecoder
 
 BOM = b"\xef\xbb\xbf"
 BASE: dict[str, Any] = {

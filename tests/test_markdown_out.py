@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from docgen.markdown_out import (
+from docgen.markdown.convert import (
     add_toc,
     check,
     display_width,

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from docgen.markdown_out import check
-from docgen.md_scan import MarkdownScanner
+from docgen.markdown.convert import check
+from docgen.markdown.scan import MarkdownScanner
 
 BLOCKS = [
     "Some prose with *emphasis* and `code`.\n",

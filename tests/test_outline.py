@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from docgen.errors import UsageError
-from docgen.outline import MIN_WORDS, Outline, Section, parse_outline, rebalance, validate
+from docgen.markdown.outline import MIN_WORDS, Outline, Section, parse_outline, rebalance, validate
 
 HEADINGS = """\
 # The History of Print (~6000 words)

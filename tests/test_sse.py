@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docgen.sse import SSEDecoder
+from docgen.server.sse import SSEDecoder
 
 BOM = b"\xef\xbb\xbf"
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from docgen.events import Progress
+from docgen.write.progress import Progress
 
 
 def _clock(seconds: float) -> str:

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from docgen.chunks import ChatStreamDecoder
-from docgen.client import stream_chat
-from docgen.continuation import OverlapTrimmer, continuation_request, cut_tail
 from docgen.errors import DocgenError, RejectedError, StreamError
-from docgen.events import Progress, ProgressCallback
-from docgen.partial import PartialDocument
-from docgen.session import Session
-from docgen.wordcount import WordCounter
+from docgen.markdown.wordcount import WordCounter
+from docgen.server.chat_stream import ChatStreamDecoder
+from docgen.server.client import stream_chat
+from docgen.server.continuation import OverlapTrimmer, continuation_request, cut_tail
+from docgen.server.request import chat_body
+from docgen.server.session import Session
+from docgen.write.partial import PartialDocument
+from docgen.write.progress import Progress, ProgressCallback
 
 # finish reasons that mean the server failed, not that the model finished
 FAILED_FINISH = frozenset({"abort", "error", "network_error", "insufficient_system_resource"})
@@ -81,19 +82,22 @@ def run_chain(
     usage_refused: RejectedError | None = None  # a 400 that dropping stream_options may cure
     while True:
         continuing = doc.size > start
-        body: dict[str, Any] = {"model": session.model, "stream": True, **sampling}
-        if session.include_usage and usage_refused is None:
-            body["stream_options"] = {"include_usage": True}
         trimmer: OverlapTrimmer | None = None
+        msgs: list[dict[str, Any]] = messages
+        extra: dict[str, Any] = {}
         if continuing:
             mode = session.continue_mode()
             tail = cut_tail(doc.read_tail(context_tail, start=start), context_tail)
             msgs, extra = continuation_request(messages=messages, partial=tail, mode=mode)
-            body.update(extra, messages=msgs)
             if mode in ("instruct", "prefill"):  # instruct models repeat; llama.cpp echoes the prefill
                 trimmer = OverlapTrimmer(tail, whole_only=mode == "prefill")
-        else:
-            body["messages"] = messages
+        body = chat_body(
+            model=session.model,
+            messages=msgs,
+            sampling=sampling,
+            include_usage=session.include_usage and usage_refused is None,
+            extra=extra,
+        )
 
         def write(text: str, trimmer: OverlapTrimmer | None = trimmer) -> None:
             if trimmer is not None:

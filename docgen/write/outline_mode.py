@@ -10,119 +10,26 @@ instead of the text before it. Last, the sections are stitched in order into the
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from docgen.document import DocumentJob, WriteResult, fingerprint, preflight, write_document
-from docgen.errors import OutlineError, OutputError, ResumeError, UsageError
-from docgen.events import Cancelled, Progress, ProgressCallback, ignore_progress
-from docgen.finishing import OutputFormat, finish_document
-from docgen.md_scan import MarkdownScanner
-from docgen.outline import Outline, parse_outline, rebalance, validate
-from docgen.partial import PartialDocument, sidecar
-from docgen.plan import slugify
-from docgen.session import Session
-from docgen.templates import Template, render, resolve_values
-
-CONTEXT_CHARS = 2500  # how much of the text before a section it sees, in sequential mode
-OUTLINE_ATTEMPTS = 3
-WORDS_PER_SECTION = 1200
-
-
-@dataclass(frozen=True)
-class LongformJob:
-    output: Path
-    request: str  # the document template's rendered prompt
-    system: str
-    inputs: Mapping[str, Any]
-    sampling: Mapping[str, Any]
-    words: int | None  # --words, when given
-    outline_template: Template
-    section_template: Template
-    default_words: int | None = None  # the template's target: the length of a planned outline
-    outline_file: Path | None = None  # the user's outline; None plans one
-    parallel: int = 1
-    output_format: OutputFormat = field(default_factory=OutputFormat)
-    title: str = ""
-
-
-def _messages(system: str, user: str) -> tuple[dict[str, str], ...]:
-    return (*(({"role": "system", "content": system},) if system else ()), {"role": "user", "content": user})
-
-
-def plan_outline(
-    *,
-    session: Session,
-    job: LongformJob,
-    output: Path,
-    words: int,
-    reuse: bool = False,
-    on_progress: ProgressCallback = ignore_progress,
-) -> Outline:
-    """Stream an outline into ``output``, parse and validate it; ask again when it is unusable.
-
-    With ``reuse``, an existing ``output`` (known to come from the same inputs) is read
-    instead. A partial outline of the same inputs is continued; one of other inputs is
-    set aside as ``.part.bak``.
-    """
-    sections = max(2, min(40, round(words / WORDS_PER_SECTION)))
-    values = resolve_values(
-        job.outline_template, {"request": job.request, "words": str(words), "sections": str(sections)}
-    )
-    prompt = render(job.outline_template.body, values)
-    inputs = {**job.inputs, "step": "outline", "outline_template": job.outline_template.text, "words": words}
-    problems: list[str] = []
-    for attempt in range(OUTLINE_ATTEMPTS):
-        if not (reuse and attempt == 0 and output.exists()):
-            outline_job = DocumentJob(
-                output=output,
-                messages=_messages(job.system, prompt),
-                sampling=job.sampling,
-                inputs={**inputs, "attempt": attempt},
-            )
-            try:
-                write_document(
-                    session=session,
-                    job=outline_job,
-                    force=True,
-                    on_progress=on_progress,
-                    existing="restart" if attempt else "auto",
-                )
-            except ResumeError:  # a partial outline of other inputs
-                write_document(
-                    session=session, job=outline_job, force=True, on_progress=on_progress, existing="restart"
-                )
-        try:
-            outline = parse_outline(output.read_text(encoding="utf-8"), total=words)
-            problems = validate(outline, total=None) or []
-            if not problems:
-                return rebalance(outline, total=words)
-        except UsageError as exc:
-            problems = [exc.message]
-    raise OutlineError(
-        f"the model's outline in {output} is unusable: {'; '.join(problems)}",
-        hint="edit it and pass it with --outline FILE, or try another model",
-    )
-
-
-def read_outline(path: Path, *, words: int | None) -> Outline:
-    """The user's outline file, validated; budgets scaled to ``words`` when given."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the outline {path}: {exc}") from None
-    outline = parse_outline(text, total=words)
-    problems = validate(outline, total=None)
-    if problems:
-        raise UsageError(f"the outline {path} is unusable: {'; '.join(problems)}")
-    return rebalance(outline, total=words if words is not None else outline.total or 1200 * len(outline.sections))
+from docgen.errors import OutputError, ResumeError
+from docgen.inputs.jobs import DocumentJob, LongformJob, fingerprint
+from docgen.inputs.outline_prompts import make_section_job, planned_words, with_previous
+from docgen.markdown.outline import Outline
+from docgen.markdown.scan import MarkdownScanner
+from docgen.markdown.wordcount import count_words
+from docgen.server.session import Session
+from docgen.write.document import WriteResult, finish_document, write_document
+from docgen.write.files import atomic_write, sidecar
+from docgen.write.outline_plan import plan_outline, read_outline
+from docgen.write.partial import PartialDocument
+from docgen.write.progress import Cancelled, Progress, ProgressCallback, ignore_progress
 
 
 class _Index:
@@ -152,10 +59,8 @@ class _Index:
             self._save()
 
     def _save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps({"outline": self.outline, "sections": self.done}, indent=1), encoding="utf-8")
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps({"outline": self.outline, "sections": self.done}, indent=1))
         except OSError as exc:
             raise OutputError(f"cannot record progress in {self.path}: {exc.strerror}") from None
 
@@ -169,7 +74,6 @@ def write_longform(
     on_progress: ProgressCallback = ignore_progress,
 ) -> WriteResult:
     """Plan (or read) the outline, write each section, stitch the document."""
-    preflight(job.output, existing="auto" if existing == "resume" else existing, force=force)
     folder = sidecar(job.output, ".sections")
     if existing == "restart" and folder.exists():
         backup = sidecar(job.output, ".sections.bak")
@@ -188,7 +92,7 @@ def write_longform(
         outline = read_outline(job.outline_file, words=job.words)
     else:
         progress.phase = "outline"
-        words = job.words or job.default_words or WORDS_PER_SECTION * 8
+        words = planned_words(job)
         outline_fp = fingerprint({**job.inputs, "words": words, "outline_template": job.outline_template.text})
         outline = plan_outline(
             session=session,
@@ -201,8 +105,10 @@ def write_longform(
         index.mark_outline(outline_fp)
     progress.target_words = outline.total
     progress.sections = len(outline.sections)
-    base_fp = fingerprint({**job.inputs, "outline": outline.to_markdown(), "parallel": job.parallel > 1})
-    jobs = [_section_job(job, outline, i, folder, base_fp) for i in range(len(outline.sections))]
+    document_fp = fingerprint({**job.inputs, "outline": outline.to_markdown(), "parallel": job.parallel > 1})
+    jobs = [
+        make_section_job(job, outline, i, folder=folder, document_fp=document_fp) for i in range(len(outline.sections))
+    ]
     results: dict[int, WriteResult] = {}
     done_words = [0] * len(jobs)
     cancel = threading.Event()
@@ -214,7 +120,8 @@ def write_longform(
             done_words[i] = _count(section_job.output)
             return
         if job.parallel <= 1:
-            section_job = replace(section_job, messages=_with_context(section_job, jobs, i, outline))
+            previous = jobs[i - 1].output.read_text(encoding="utf-8") if i else None
+            section_job = replace(section_job, messages=with_previous(section_job.messages, previous))
 
         def report(p: Progress) -> None:
             if cancel.is_set():
@@ -248,62 +155,7 @@ def write_longform(
     return replace(result, resumed=resumed)
 
 
-def _section_job(job: LongformJob, outline: Outline, i: int, folder: Path, base_fp: str) -> DocumentJob:
-    section = outline.sections[i]
-    n = len(outline.sections)
-    if job.parallel > 1:
-        neighbours = [
-            f"- Section {k + 1} ({outline.sections[k].title}): {outline.sections[k].brief}"
-            for k in (i - 1, i + 1)
-            if 0 <= k < n
-        ]
-        context = "The neighbouring sections, written separately:\n" + "\n".join(neighbours) if neighbours else ""
-    else:
-        context = "{{ previous }}"  # filled in when the section starts, from the text before it
-    position = (
-        "This is the final section: bring the whole document to a satisfying close."
-        if i == n - 1
-        else "More sections follow: do not conclude or summarise the document here."
-    )
-    values = resolve_values(
-        job.section_template,
-        {
-            "request": job.request,
-            "outline": outline.to_markdown(),
-            "number": str(i + 1),
-            "count": str(n),
-            "title": section.title,
-            "brief": section.brief,
-            "budget": str(section.budget),
-            "context": context,
-            "position": position,
-        },
-    )
-    prompt = render(job.section_template.body, values)
-    return DocumentJob(
-        output=folder / f"{i + 1:02d}-{slugify(section.title, limit=40)}.md",
-        messages=_messages(job.system, prompt),
-        sampling=job.sampling,
-        inputs={"document": base_fp, "section": i, "section_template": job.section_template.text},
-        target_words=section.budget * 3 // 2,
-    )
-
-
-def _with_context(
-    section_job: DocumentJob, jobs: list[DocumentJob], i: int, outline: Outline
-) -> tuple[dict[str, str], ...]:
-    if i == 0:
-        text = "This is the first section: open the document."
-    else:
-        previous = jobs[i - 1].output.read_text(encoding="utf-8")[-CONTEXT_CHARS:]
-        text = f"The text so far ends like this:\n\n<previous>\n{previous}\n</previous>"
-    *head, user = section_job.messages
-    return (*head, {**user, "content": user["content"].replace("{{ previous }}", text)})
-
-
 def _count(path: Path) -> int:
-    from docgen.wordcount import count_words
-
     return count_words(path.read_text(encoding="utf-8"))
 
 

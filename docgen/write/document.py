@@ -1,46 +1,21 @@
-"""Writing one document end to end: decide fresh or resume, stream, finish atomically."""
+"""Writing one document by one reply chain: decide fresh or resume, stream, finish atomically."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from docgen.errors import OutputError, ResumeError
-from docgen.events import Progress, ProgressCallback, ignore_progress
-from docgen.finishing import OutputFormat, finish_document
-from docgen.md_scan import MarkdownScanner
-from docgen.partial import PartialDocument, check_writable
-from docgen.reply_chain import ChainState, run_chain
-from docgen.session import Session
-from docgen.wordcount import WordCounter
-
-
-def fingerprint(inputs: Mapping[str, Any]) -> str:
-    """A stable digest of everything that shapes the text."""
-    canonical = json.dumps(inputs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class DocumentJob:
-    """One document to write: the conversation that asks for it and where it goes."""
-
-    output: Path
-    messages: tuple[dict[str, str], ...]
-    sampling: Mapping[str, Any]  # temperature, max_tokens, ...: sent in every request
-    inputs: Mapping[str, Any]  # what shapes the text (template, variables, model, sampling)
-    target_words: int | None = None
-    output_format: OutputFormat = field(default_factory=OutputFormat)
-    title: str = ""  # for an HTML page without a heading
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.inputs)
+from docgen.errors import OutputError, OutputExistsError, ResumeError
+from docgen.inputs.jobs import DocumentJob
+from docgen.markdown.finish import OutputFormat, finish_markdown
+from docgen.markdown.scan import MarkdownScanner
+from docgen.markdown.wordcount import WordCounter
+from docgen.server.session import Session
+from docgen.write.partial import PartialDocument
+from docgen.write.progress import Progress, ProgressCallback, ignore_progress
+from docgen.write.reply_chain import ChainState, run_chain
 
 
 @dataclass(frozen=True)
@@ -91,16 +66,6 @@ def open_partial(doc: PartialDocument, job: DocumentJob, *, existing: str) -> di
     return journal
 
 
-def preflight(output: Path, *, existing: str = "auto", force: bool = False) -> None:
-    """The checks that need no server: a writable place, no clobbering, something to resume."""
-    check_writable(output)
-    if output.exists() and not force:
-        raise OutputError(f"{output} already exists", hint="use --force to overwrite it, or choose another -o path")
-    part = PartialDocument(output).part
-    if existing == "resume" and not (part.exists() and part.stat().st_size):
-        raise ResumeError(f"there is nothing to resume for {output}", hint="run without --resume")
-
-
 def write_document(
     *,
     session: Session,
@@ -111,13 +76,12 @@ def write_document(
 ) -> WriteResult:
     """Stream ``job`` into its output, continuing a matching partial; return the summary."""
     started = time.monotonic()
-    preflight(job.output, existing=existing, force=force)
     with PartialDocument(job.output) as doc:
         try:
             if job.output.exists() and not force:  # another process finished it while we waited for the lock
-                raise ResumeError(f"{job.output} already exists", hint="use --force to overwrite it")
+                raise OutputExistsError(f"{job.output} already exists", hint="use --force to overwrite it")
             journal = open_partial(doc, job, existing=existing)
-        except ResumeError:
+        except OutputError:
             doc.close_and_drop_if_empty()
             raise
         journal = journal or {}
@@ -183,6 +147,20 @@ def write_document(
         warnings=tuple(_warnings(finish, state, job, counter.words, session)),
         markdown=report,
     )
+
+
+def finish_document(doc: PartialDocument, fmt: OutputFormat, *, title: str, scanner: MarkdownScanner) -> dict[str, Any]:
+    """Put the finished text in place in its format; return the Markdown check's report.
+
+    Plain ``.md`` is renamed into place and checked by ``scanner``, which saw the text
+    as it streamed: nothing is read back. Other formats parse the whole text once.
+    """
+    if not fmt.needs_text:
+        doc.finish()
+        return scanner.report()
+    rendered, report = finish_markdown(doc.read_all(), fmt=fmt, title=title)
+    doc.finish(rendered)
+    return report
 
 
 def _words_into(counter: WordCounter, on_progress: ProgressCallback) -> ProgressCallback:

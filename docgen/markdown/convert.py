@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
-from docgen.wordcount import count_words
+from docgen.markdown.wordcount import count_words
 
 TOC_TITLE = "Contents"
 _MD = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -167,7 +167,7 @@ def to_html(md: str, *, title: str) -> str:
     seen: dict[str, int] = {}
     for tok, inline in pairwise(tokens):
         if tok.type == "heading_open":
-            tok.attrSet("id", _unique(slug(_text(inline)), seen))
+            tok.attrSet("id", _unique(slug(plain_text(inline)), seen))
     body = _MD.renderer.render(tokens, _MD.options, {})
     return (
         '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
@@ -194,7 +194,7 @@ def _unique(name: str, seen: dict[str, int]) -> str:
 
 def _headings(tokens: Sequence[Token]) -> list[_Heading]:
     return [
-        _Heading(int(tok.tag[1:]), _text(inline), tok.map[0], tok.map[1], tok.level == 0)
+        _Heading(int(tok.tag[1:]), plain_text(inline), tok.map[0], tok.map[1], tok.level == 0)
         for tok, inline in pairwise(tokens)
         if tok.type == "heading_open" and tok.map
     ]
@@ -212,7 +212,7 @@ def _newline(lines: Sequence[str]) -> str:
     return first[len(first.rstrip("\r\n")) :]
 
 
-def _top_blocks(tokens: Sequence[Token]) -> list[int]:
+def top_blocks(tokens: Sequence[Token]) -> list[int]:
     """Indexes of the tokens that open each top-level block."""
     return [i for i, tok in enumerate(tokens) if tok.level == 0 and tok.nesting >= 0 and tok.map]
 
@@ -263,11 +263,11 @@ def add_toc(md: str) -> str:
 
 def _toc_range(tokens: Sequence[Token]) -> tuple[int, int] | None:
     """Lines of a ``## Contents`` heading and the list of ``#anchor`` links right under it."""
-    for j, k in pairwise(_top_blocks(tokens)):
+    for j, k in pairwise(top_blocks(tokens)):
         heading, listed = tokens[j], tokens[k]
         if heading.type != "heading_open" or heading.tag != "h2" or not heading.map:
             continue
-        if listed.type != "bullet_list_open" or _text(tokens[j + 1]) != TOC_TITLE:
+        if listed.type != "bullet_list_open" or plain_text(tokens[j + 1]) != TOC_TITLE:
             continue
         close = next(n for n in range(k, len(tokens)) if tokens[n].type == "bullet_list_close" and tokens[n].level == 0)
         inlines = [t for t in tokens[k:close] if t.type == "inline" and t.map]
@@ -281,7 +281,8 @@ def _is_anchor_link(inline: Token) -> bool:
     return first is not None and first.type == "link_open" and str(first.attrs["href"])[:1] == "#"
 
 
-def _text(inline: Token) -> str:
+def plain_text(inline: Token) -> str:
+    """The plain text of an ``inline`` token: markup dropped, line breaks as spaces."""
     return inline_text(inline.children or [], urls=False, br=" ").strip()
 
 
@@ -310,7 +311,7 @@ def check(md: str) -> list[str]:
                     f'line {head.start + 1}: heading "{head.text}" skips from level {prev.level} to level {head.level}',
                 )
             )
-    top = _top_blocks(tokens)
+    top = top_blocks(tokens)
     for i, after in zip(top, [*top[1:], None], strict=False):
         tok = tokens[i]
         if (
@@ -318,7 +319,7 @@ def check(md: str) -> list[str]:
             and tok.map
             and (after is None or (tokens[after].type == "heading_open" and tokens[after].tag <= tok.tag))
         ):
-            title = _text(tokens[i + 1])
+            title = plain_text(tokens[i + 1])
             found.append((tok.map[0], f'line {tok.map[0] + 1}: section "{title}" is empty'))
     return [message for _, message in sorted(found, key=lambda pair: pair[0])]
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from docgen.wordcount import length_score
+from docgen.markdown.wordcount import length_score
+
+if TYPE_CHECKING:  # the real imports bring httpx, which --dry-run and --help never need
+    from docgen.write.batch import JobResult
+    from docgen.write.document import WriteResult
 
 
-def summarize(result: Any, *, target: int | None) -> dict[str, Any]:
+def summarize(result: WriteResult, *, target: int | None) -> dict[str, Any]:
     """The ``--json`` record of a WriteResult, with headings and the length score added."""
     summary: dict[str, Any] = asdict(result)
     summary["headings"] = len(summary["markdown"].get("headings", []))
@@ -39,24 +42,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def dry_run_text(
-    *, base_url: str, output: Any, model: str | None, sampling: dict[str, Any], messages: list[dict[str, Any]]
-) -> str:
-    """What ``--dry-run`` prints: the prompt, readable, then the exact request body."""
-    body = {
-        "model": model or "(the server's only model)",
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        **sampling,
-        "messages": messages,
-    }
-    parts = [f"# POST {base_url}/chat/completions -> {output}\n"]
-    parts += [f"## {m['role']}\n\n{m['content']}\n" for m in messages]
-    parts.append("## request body\n\n" + json.dumps(body, indent=2, ensure_ascii=False))
-    return "\n".join(parts)
-
-
-def batch_table(results: list[Any]) -> list[str]:
+def batch_table(results: list[JobResult]) -> list[str]:
     """One line per job: status, words, tokens, seconds, name, and the error if any."""
     lines = [f"{'status':9} {'words':>7} {'tokens':>7} {'seconds':>8}  job"]
     for r in results:

@@ -26,30 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from docgen.errors import OutputError
-from docgen.wordcount import WordCounter
+from docgen.markdown.wordcount import WordCounter
+from docgen.write.files import atomic_write, sidecar, sync_folder
 
 JOURNAL_VERSION = 1
 _READ_BLOCK = 1 << 16
 
 
-def sidecar(output: Path, suffix: str) -> Path:
-    return output.with_name(output.name + suffix)
-
-
-def check_writable(output: Path) -> None:
-    """Create the output's folder and prove it writable, before any request is sent."""
-    folder = output.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder {folder}: {exc.strerror}", hint="choose another -o path") from None
-    if output.is_dir():
-        raise OutputError(f"{output} is a folder", hint="give a file name ending in .md, .txt or .html")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write to folder {folder}: permission denied", hint="choose another -o path")
-
-
-def _utf8_complete_length(tail: bytes) -> int:
+def utf8_complete_length(tail: bytes) -> int:
     """How many bytes of ``tail`` to keep so it does not end inside a UTF-8 character."""
     for back in range(1, min(4, len(tail)) + 1):
         byte = tail[-back]
@@ -112,7 +96,7 @@ class PartialDocument:
             with open(self.part, "rb") as f:
                 f.seek(max(0, size - 4))
                 tail = f.read()
-            keep = _utf8_complete_length(tail)
+            keep = utf8_complete_length(tail)
             if keep < len(tail):
                 size -= len(tail) - keep
                 os.ftruncate(self._fd, size)
@@ -144,14 +128,9 @@ class PartialDocument:
     def write_journal(self, data: dict[str, Any]) -> None:
         """Checkpoint: fsync the text, then atomically replace the journal."""
         self.sync()
-        tmp = sidecar(self.output, ".journal.tmp")
         payload = json.dumps({"version": JOURNAL_VERSION, **data}, ensure_ascii=False, indent=1)
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.journal_path)
+            atomic_write(self.journal_path, payload)
         except OSError as exc:
             raise OutputError(f"cannot write the journal {self.journal_path}: {exc.strerror}") from None
 
@@ -202,7 +181,7 @@ class PartialDocument:
             carry = b""
             while block := f.read(_READ_BLOCK):
                 block = carry + block
-                keep = _utf8_complete_length(block)
+                keep = utf8_complete_length(block)
                 carry = block[keep:]
                 text = block[:keep].decode("utf-8", "replace")
                 counter.add(text)
@@ -227,30 +206,20 @@ class PartialDocument:
             ) from None
         self.size = 0
 
-    def finish(self, render: Callable[[str], str | None] | None = None) -> None:
+    def finish(self, rendered: str | None = None) -> None:
         """Move the finished text onto the output, atomically and durably.
 
-        With ``render``, the output holds ``render(text)`` instead of the raw text
-        (unless it returns None: the raw text is the output).
+        With ``rendered`` (the text converted to the output's format), the output holds
+        that instead of the raw text.
         """
         self.sync()
-        rendered = render(self.read_all()) if render is not None else None
         try:
             if rendered is None:
                 os.replace(self.part, self.output)
+                sync_folder(self.output.parent)
             else:
-                tmp = sidecar(self.output, ".render.tmp")
-                with open(tmp, "w", encoding="utf-8") as f:
-                    f.write(rendered)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.output)
+                atomic_write(self.output, rendered)
                 self.part.unlink()
-            dir_fd = os.open(self.output.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
             with contextlib.suppress(FileNotFoundError):
                 self.journal_path.unlink()
         except OSError as exc:

@@ -30,7 +30,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from docgen.errors import UsageError
-from docgen.markdown_out import inline_text
+from docgen.markdown.convert import inline_text, plain_text, top_blocks
 
 MIN_WORDS = 50
 MAX_SECTIONS = 60
@@ -90,7 +90,7 @@ def parse_outline(md: str, *, total: int | None = None) -> Outline:
     all budgets are 0 for ``rebalance`` to assign.
     """
     tokens = _MD.parse(md)
-    blocks = _top_blocks(tokens)
+    blocks = top_blocks(tokens)
     heads = [i for i in blocks if tokens[i].type == "heading_open"]
     title, preamble_from = "", 0
     if heads and tokens[heads[0]].tag == "h1" and all(tokens[i].tag != "h1" for i in heads[1:]):
@@ -120,10 +120,6 @@ def parse_outline(md: str, *, total: int | None = None) -> Outline:
     return Outline(title, _settle(drafts, total=known))
 
 
-def _top_blocks(tokens: Sequence[Token]) -> list[int]:
-    return [i for i, tok in enumerate(tokens) if tok.level == 0 and tok.nesting >= 0]
-
-
 def _is_list(tok: Token) -> bool:
     return tok.type in ("bullet_list_open", "ordered_list_open")
 
@@ -143,7 +139,7 @@ def _children(tokens: Sequence[Token], opening: int) -> list[tuple[int, int]]:
 
 
 def _text(inline: Token) -> str:
-    return " ".join(inline_text(inline.children or [], urls=False).split())
+    return " ".join(plain_text(inline).split())
 
 
 def _texts(tokens: Sequence[Token]) -> list[str]:

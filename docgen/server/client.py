@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 
-from docgen.chunks import ChatStreamDecoder
 from docgen.errors import (
     AuthError,
     ConnectError,
@@ -28,6 +27,7 @@ from docgen.errors import (
     UnavailableError,
     UsageError,
 )
+from docgen.server.chat_stream import ChatStreamDecoder
 
 _MAX_ERROR_BODY = 64 * 1024
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))

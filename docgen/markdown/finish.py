@@ -1,4 +1,4 @@
-"""The last step of a document: check the Markdown, repair only if asked, convert.
+"""The last step of a document's text: check the Markdown, repair only if asked, convert.
 
 The partial file always holds the model's raw Markdown, so resume stays byte-exact;
 conversion to ``.txt`` or ``.html`` and the table of contents happen here, once, on the
@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from docgen.md_scan import MarkdownScanner
-from docgen.partial import PartialDocument
 
 
 @dataclass(frozen=True)
@@ -31,33 +28,13 @@ class OutputFormat:
         return self.kind != "md" or self.toc or self.fix
 
 
-def finish_document(doc: PartialDocument, fmt: OutputFormat, *, title: str, scanner: MarkdownScanner) -> dict[str, Any]:
-    """Put the finished text in place in its format; return the check's report.
-
-    Plain ``.md`` is renamed into place and checked by ``scanner``, which saw the text
-    as it streamed: nothing is read back. Other formats parse the whole text once.
-    """
-    if not fmt.needs_text:
-        doc.finish()
-        return scanner.report()
-    report: dict[str, Any] = {}
-
-    def render(text: str) -> str | None:
-        output, found = finish_markdown(text, fmt=fmt, title=title)
-        report.update(found)
-        return output
-
-    doc.finish(render)
-    return report
-
-
 def finish_markdown(md: str, *, fmt: OutputFormat, title: str = "") -> tuple[str | None, dict[str, Any]]:
     """``(output text or None when the raw Markdown is the output, report)``.
 
     The report has the well-formedness ``warnings``, what ``fixed`` repaired, and the
     ``headings`` with the words under each.
     """
-    from docgen import markdown_out as mo
+    from docgen.markdown import convert as mo
 
     warnings = mo.check(md)
     fixed: list[str] = []

@@ -16,7 +16,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 from docgen.errors import StreamError
-from docgen.sse import SSEDecoder
+from docgen.server.sse import SSEDecoder
 
 _BODY = rb'([^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*)'  # a JSON string body, unrolled for speed
 _CHOICE_KEYS = frozenset({"index", "delta", "logprobs", "finish_reason"})

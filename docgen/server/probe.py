@@ -9,23 +9,22 @@ difference tells the two apart whatever the tokenizer and chat template.
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from docgen.chunks import ChatStreamDecoder
-from docgen.client import error_for_status, list_models, stream_chat, transport_errors
-from docgen.continuation import continuation_request
 from docgen.errors import DocgenError, RejectedError, UsageError
+from docgen.server.chat_stream import ChatStreamDecoder
+from docgen.server.client import error_for_status, list_models, stream_chat, transport_errors
+from docgen.server.continuation import continuation_request
+from docgen.server.request import chat_body
 
 PROBE_PROMPT = "Reply with one short sentence about the sea."
 FILLER = "The quick brown fox jumps over the lazy dog. " * 6
 MODES = ("prefill", "vllm", "prefix")  # in order of preference when several work
+_PROBE_SAMPLING = {"max_tokens": 1, "temperature": 0}
 
 
 @dataclass
@@ -51,46 +50,11 @@ class ProbeReport:
         return self.modes.get("prefill")
 
 
-def cache_path() -> Path:
-    root = os.environ.get("DOCGEN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "docgen"
-    )
-    return Path(root) / "probes.json"
-
-
-def cached_mode(base_url: str, model: str) -> str | None:
-    """The continuation mode ``docgen check`` found for this server and model, if any."""
-    try:
-        entry = json.loads(cache_path().read_text(encoding="utf-8")).get(f"{base_url} {model}")
-    except (OSError, ValueError, AttributeError):
-        return None
-    mode = entry.get("continue_mode") if isinstance(entry, dict) else None
-    return mode if isinstance(mode, str) else None
-
-
-def save_mode(report: ProbeReport) -> Path:
-    path = cache_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = {}
-    data[f"{report.base_url} {report.model}"] = {
-        "continue_mode": report.continue_mode,
-        "modes": report.modes,
-        "checked": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def _prompt_tokens(
     client: httpx.Client, base_url: str, model: str, messages: list[dict[str, Any]], extra: dict[str, Any]
 ) -> int | None:
     url = f"{base_url}/chat/completions"
-    body = {"model": model, "messages": messages, "max_tokens": 1, "stream": False, "temperature": 0, **extra}
+    body = chat_body(model=model, messages=messages, sampling=_PROBE_SAMPLING, stream=False, extra=extra)
     with transport_errors(url):
         response = client.post(url, json=body)
     if response.status_code != 200:
@@ -145,14 +109,11 @@ def probe_server(*, client: httpx.Client, base_url: str, model: str | None) -> P
 
 
 def _probe_stream(client: httpx.Client, report: ProbeReport) -> None:
-    body: dict[str, Any] = {
-        "model": report.model,
-        "stream": True,
-        "max_tokens": 16,
-        "temperature": 0,
-        "messages": [{"role": "user", "content": PROBE_PROMPT}],
-        "stream_options": {"include_usage": True},
-    }
+    body = chat_body(
+        model=report.model,
+        messages=[{"role": "user", "content": PROBE_PROMPT}],
+        sampling={**_PROBE_SAMPLING, "max_tokens": 16},
+    )
     started = time.monotonic()
 
     def tick(decoder: ChatStreamDecoder) -> None:
@@ -176,38 +137,3 @@ def _probe_stream(client: httpx.Client, report: ProbeReport) -> None:
         )
     report.finish_reason = outcome.finish_reason
     report.usage = outcome.usage is not None
-
-
-def describe(report: ProbeReport) -> list[str]:
-    """The report as short lines for a person."""
-
-    def yes(flag: bool | None) -> str:
-        return "unknown" if flag is None else "yes" if flag else "no"
-
-    lines = [f"server         {report.base_url}"]
-    if report.models_seconds is not None:
-        lines.append(
-            f"models         {', '.join(report.models) or '(none)'} "
-            f"(owned by {report.owned_by or '?'}; {report.models_seconds * 1000:.0f} ms)"
-        )
-    if report.finish_reason is not None:
-        ttft = f"{report.first_token_seconds:.2f} s" if report.first_token_seconds is not None else "no token"
-        lines += [
-            f"stream         first token after {ttft}; finish_reason {report.finish_reason}; usage {yes(report.usage)}",
-            f"stream_options {'accepted' if report.stream_options else 'refused'}",
-            f"reasoning      {'seen' if report.reasoning else 'none seen'}",
-        ]
-    if report.modes:
-        others = ", ".join(f"{mode}: {yes(ok)}" for mode, ok in report.modes.items() if mode != "prefill")
-        lines += [
-            f"prefill        {yes(report.prefill)} (a plain final assistant message is continued)",
-            f"other modes    {others}",
-            f"continue mode  {report.continue_mode}",
-        ]
-    if report.error:
-        lines.append(f"error          {report.error}")
-    return lines
-
-
-def as_dict(report: ProbeReport) -> dict[str, Any]:
-    return {**asdict(report), "prefill": report.prefill}

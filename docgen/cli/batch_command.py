@@ -1,0 +1,77 @@
+"""``docgen batch``: every document of a manifest, over one connection pool."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from docgen.cli.context import project_config, session_from, stderr_is_live, template_search
+from docgen.cli.options import robustness_options, server_options
+from docgen.errors import BatchError
+from docgen.inputs.manifest import batch_specs, load_manifest
+
+
+@click.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@server_options
+@robustness_options
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1, max=64),
+    default=2,
+    show_default=True,
+    help="Documents written at once, over one connection pool.",
+)
+@click.option("--force", is_flag=True, help="Regenerate finished documents whose inputs changed (stale).")
+@click.option("--fail-fast", is_flag=True, help="Stop the other jobs when one fails.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a JSON result per job to this file.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the summary table.")
+@click.pass_context
+def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
+    """Write every document of a TOML manifest; re-runs redo only what is unfinished."""
+    from docgen.cli.meter import BatchMeter
+    from docgen.cli.summary import batch_table
+    from docgen.write.batch import run_batch, write_report
+
+    loaded = load_manifest(manifest)
+    for key in ("base_url", "model"):  # flags and env beat the manifest, which beats the project config
+        if key in loaded.defaults and ctx.get_parameter_source(key) in (
+            ParameterSource.DEFAULT,
+            ParameterSource.DEFAULT_MAP,
+        ):
+            opts[key] = loaded.defaults[key]
+    config = project_config()
+    specs = batch_specs(loaded, defaults=config.variables, search=template_search(), config=config.values)
+    meter = BatchMeter(sys.stderr, live=stderr_is_live(), total=len(loaded.jobs), enabled=not opts["quiet"])
+    with session_from(opts, pool_size=opts["jobs"] + 2) as session:
+        try:
+            results = run_batch(
+                manifest=loaded,
+                specs=specs,
+                session=session,
+                jobs=opts["jobs"],
+                force=opts["force"],
+                fail_fast=opts["fail_fast"],
+                observer=meter,
+            )
+        finally:
+            meter.close()
+    for line in batch_table(results):
+        click.echo(line, err=True)
+    if opts["report"] is not None:
+        write_report(opts["report"], results)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise BatchError(
+            f"{len(failed)} of {len(results)} jobs failed",
+            hint="fix the cause and run the same command again: finished jobs are skipped",
+        )

@@ -1,0 +1,78 @@
+"""The one boundary between docgen and the shell: every error becomes one line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+from types import FrameType
+from typing import NoReturn
+
+import click
+
+from docgen.cli.app import cli
+from docgen.cli.context import AppState
+from docgen.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DocgenError, OutputExistsError, ResumeError
+from docgen.write.progress import Cancelled
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit code: the one error-to-exit-code boundary."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    state = AppState()
+    try:
+        code = cli.main(args=argv, prog_name="docgen", standalone_mode=False, obj=state)
+        return code if isinstance(code, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "docgen"
+        click.echo(f"docgen: error: {exc.format_message()} (see '{command} --help')", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"docgen: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt, Cancelled):
+        click.echo("\ndocgen: interrupted; " + _kept_hint(state, argv), err=True)
+        return EXIT_INTERRUPTED
+    except DocgenError as exc:
+        hint = exc.hint
+        if state.partial and os.path.exists(state.partial) and not isinstance(exc, ResumeError | OutputExistsError):
+            hint = (hint + "; " if hint else "") + _kept_hint(state, argv)
+        click.echo(f"docgen: error: {exc.message}" + (f" ({hint})" if hint else ""), err=True)
+        return exc.exit_code
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # a bug: one line, and the traceback only on request
+        if os.environ.get("DOCGEN_DEBUG"):
+            raise
+        click.echo(
+            f"docgen: internal error: {type(exc).__name__}: {exc} (please report it; set DOCGEN_DEBUG=1 "
+            "for the traceback)",
+            err=True,
+        )
+        return EXIT_INTERNAL
+
+
+def _kept_hint(state: AppState, argv: list[str] | None) -> str:
+    """Where the partial text is and the command that continues it, if a run left one."""
+    part = state.partial
+    if part is None or not os.path.exists(part):
+        return "nothing was written"
+    args = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(args):  # the key is never printed
+        if arg == "--api-key" and i + 1 < len(args):
+            args[i + 1] = "KEY"
+        elif arg.startswith("--api-key="):
+            args[i] = "--api-key=KEY"
+    what = "the sections written so far are" if part.endswith(".sections") else "the partial text is"
+    return f"{what} kept in {part}; run the same command again to continue: docgen " + shlex.join(args)
+
+
+def main() -> NoReturn:
+    sys.exit(run())

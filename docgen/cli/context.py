@@ -1,0 +1,97 @@
+"""What the commands of one invocation share: the project config, and what the error boundary
+needs to know of the run (where its partial text is kept).
+
+An ``AppState`` is made per invocation by ``boundary.run`` and reaches the commands as
+click's context object: no module-level state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from docgen.inputs.config import ProjectConfig
+from docgen.inputs.prompt import Prompt, build_prompt, parse_vars
+
+if TYPE_CHECKING:  # these bring httpx, which --help, --version and --dry-run never need
+    from docgen.cli.meter import Meter
+    from docgen.server.session import Session
+
+
+@dataclass
+class AppState:
+    config: ProjectConfig = field(default_factory=ProjectConfig)
+    partial: str | None = None  # the partial file or sections folder of the run, for the re-run hint
+
+
+def app_state() -> AppState:
+    state = click.get_current_context().find_root().obj
+    assert isinstance(state, AppState)
+    return state
+
+
+def project_config() -> ProjectConfig:
+    return app_state().config
+
+
+def template_search() -> tuple[Path, ...]:
+    """Where templates are looked for before the built-ins: the project's templates folder."""
+    folder = project_config().templates_dir
+    return (folder,) if folder is not None else ()
+
+
+def prompt_from(opts: dict[str, Any]) -> Prompt:
+    """The filled template of a command's options (every variable problem reported at once)."""
+    return build_prompt(
+        template=opts["template"],
+        topic=opts["topic"],
+        words=opts["words"],
+        variables=parse_vars(opts["variables"]),
+        system=opts["system"],
+        defaults=project_config().variables,
+        search=template_search(),
+    )
+
+
+@contextlib.contextmanager
+def session_from(opts: dict[str, Any], *, pool_size: int = 10) -> Iterator[Session]:
+    """A session over one connection pool, from the server and robustness options."""
+    from docgen.server.session import Policy, open_session
+
+    policy = Policy(
+        idle_timeout=opts["idle_timeout"],
+        retries=opts["retries"],
+        backoff=opts["backoff"],
+        max_continuations=opts["max_continuations"],
+        continue_mode=opts["continue_mode"],
+        context_tail=opts["context_tail"],
+    )
+    with open_session(
+        base_url=opts["base_url"].rstrip("/"),
+        model=opts["model"],
+        api_key=opts["api_key"] or project_config().api_key,
+        policy=policy,
+        connect_timeout=opts["connect_timeout"],
+        pool_size=pool_size,
+    ) as session:
+        yield session
+
+
+def stderr_is_live() -> bool:
+    """Is stderr a terminal that can redraw a line?"""
+    return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def meter_for(quiet: bool) -> Meter:
+    """The progress display: a context manager that is the ``on_progress`` callback."""
+    from docgen.cli.meter import Meter
+
+    live = stderr_is_live()
+    return Meter(sys.stderr, live=live, color=live and "NO_COLOR" not in os.environ, enabled=not quiet)

@@ -1,0 +1,25 @@
+"""What ``--dry-run`` prints: the prompt, readable, then the exact request body that would be sent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from docgen.server.request import chat_body
+
+
+def dry_run_text(
+    *,
+    base_url: str,
+    output: Path,
+    model: str | None,
+    sampling: Mapping[str, Any],
+    messages: Sequence[Mapping[str, Any]],
+) -> str:
+    body = chat_body(model=model or "(the server's only model)", messages=messages, sampling=sampling)
+    parts = [f"# POST {base_url}/chat/completions -> {output}\n"]
+    parts += [f"## {m['role']}\n\n{m['content']}\n" for m in messages]
+    parts.append("## request body\n\n" + json.dumps(body, indent=2, ensure_ascii=False))
+    return "\n".join(parts)

@@ -1,0 +1,123 @@
+"""The commands that inspect rather than write: ``check``, ``config`` and ``templates``."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from docgen.cli.context import project_config, template_search
+from docgen.cli.options import generation_options, robustness_options, server_options
+
+
+@click.command()
+@server_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check(as_json: bool, **opts: Any) -> None:
+    """Probe the server: models, a tiny streamed reply, stream_options, reasoning, prefill.
+
+    The continuation mode found is cached for `--continue-mode auto`.
+    """
+    from docgen.cli.check_report import as_dict, describe
+    from docgen.server.client import make_client
+    from docgen.server.probe import probe_server
+    from docgen.server.probe_cache import save_mode
+
+    base_url = opts["base_url"].rstrip("/")
+    with make_client(
+        api_key=opts["api_key"] or project_config().api_key,
+        connect_timeout=opts["connect_timeout"],
+        idle_timeout=opts["idle_timeout"],
+    ) as client:
+        report = probe_server(client=client, base_url=base_url, model=opts["model"])
+    saved = None
+    if not report.error and report.modes:
+        try:
+            saved = save_mode(
+                base_url=report.base_url, model=report.model, continue_mode=report.continue_mode, modes=report.modes
+            )
+        except OSError as exc:
+            click.echo(
+                f"warning: cannot cache the result ({exc.strerror}); --continue-mode auto will not use it", err=True
+            )
+    if as_json:
+        click.echo(json.dumps(as_dict(report), indent=1))
+    else:
+        for line in describe(report):
+            click.echo(line)
+        if saved is not None:
+            click.echo(f"cached         {saved} (used by --continue-mode auto)")
+    if report.exit_code:
+        raise click.exceptions.Exit(report.exit_code)
+
+
+@click.command("config")
+@generation_options
+@server_options
+@robustness_options
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+@click.pass_context
+def config_command(ctx: click.Context, /, as_json: bool, **opts: Any) -> None:
+    """Print the settled configuration and where each value came from."""
+    from docgen.inputs.config import mask
+
+    config = project_config()
+    rows = []
+    for param in ctx.command.params:
+        if param.name in (None, "as_json", "variables"):
+            continue
+        value = opts[param.name]
+        source = ctx.get_parameter_source(param.name)
+        if source == ParameterSource.COMMANDLINE:
+            where = "flag"
+        elif source == ParameterSource.ENVIRONMENT:
+            envvars = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or [])
+            where = "env " + next((str(v) for v in envvars if os.environ.get(str(v))), "?")
+        elif source == ParameterSource.DEFAULT_MAP:
+            where = f"config {config.source}"
+        else:
+            where = "default"
+        if param.name == "api_key":
+            if value is None and config.api_key_env:
+                value, where = config.api_key, f"config {config.source} (env {config.api_key_env})"
+            value = mask(value)
+        rows.append((param.name, value, where))
+    for key, value in config.variables.items():
+        rows.append((f"var {key}", value, f"config {config.source}"))
+    if config.templates_dir is not None:
+        rows.append(("templates", str(config.templates_dir), f"config {config.source}"))
+    if as_json:
+        click.echo(json.dumps({name: {"value": value, "source": where} for name, value, where in rows}, indent=1))
+        return
+    click.echo(f"# config file: {config.source or '(none: no docgen.toml or [tool.docgen] here)'}")
+    for name, value, where in rows:
+        click.echo(f"{name:18} {'' if value is None else value!s:40} {where}")
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def templates(ctx: click.Context) -> None:
+    """List the templates (built-in, and the project's), with their descriptions and variables."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from docgen.inputs.templates import builtin_names, load_template
+
+    names = sorted({*builtin_names(), *(p.stem for d in template_search() for p in d.glob("*.md"))})
+    for name in names:
+        tpl = load_template(name, search=template_search())
+        click.echo(f"{name:10} {tpl.description}")
+        for var in tpl.all_variables():
+            default = f" (default: {var.default})" if var.default is not None else " (required)"
+            click.echo(f"{'':10}   {var.name}{default}  {var.description}")
+
+
+@templates.command("show")
+@click.argument("name")
+def templates_show(name: str) -> None:
+    """Print a template's file."""
+    from docgen.inputs.templates import load_template
+
+    click.echo(load_template(name, search=template_search()).text, nl=False)

@@ -1,0 +1,139 @@
+"""Option groups, declared once and shared by the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from docgen.server.continuation import MODES as CONTINUE_MODES
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _options(*options: Decorator) -> Decorator:
+    """One decorator that adds ``options`` in the order given (as they appear in --help)."""
+
+    def apply(f: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
+
+
+server_options = _options(
+    click.option(
+        "--base-url",
+        envvar=["DOCGEN_BASE_URL", "OPENAI_BASE_URL"],
+        default=DEFAULT_BASE_URL,
+        show_default=True,
+        help="The server's OpenAI-compatible API root. Env: DOCGEN_BASE_URL, OPENAI_BASE_URL.",
+    ),
+    click.option(
+        "--model",
+        envvar="DOCGEN_MODEL",
+        help="Model name. Default: the one model the server serves. Env: DOCGEN_MODEL.",
+    ),
+    click.option(
+        "--api-key",
+        envvar=["DOCGEN_API_KEY", "OPENAI_API_KEY"],
+        show_envvar=False,
+        help="Sent as a Bearer token, never written anywhere. Env: DOCGEN_API_KEY, OPENAI_API_KEY.",
+    ),
+    click.option(
+        "--timeout",
+        "idle_timeout",
+        type=click.FloatRange(min=0.1),
+        default=120.0,
+        show_default=True,
+        envvar="DOCGEN_TIMEOUT",
+        help="Idle timeout: seconds without a stream event before the reply is retried.",
+    ),
+    click.option(
+        "--connect-timeout",
+        type=click.FloatRange(min=0.1),
+        default=10.0,
+        show_default=True,
+        help="Seconds to wait for a connection.",
+    ),
+)
+
+
+generation_options = _options(
+    click.option("--topic", help="What the document is about (the template's topic)."),
+    click.option(
+        "--template",
+        default="report",
+        show_default=True,
+        envvar="DOCGEN_TEMPLATE",
+        help="A built-in template name (see `docgen templates`) or a template file.",
+    ),
+    click.option("--var", "variables", multiple=True, metavar="KEY=VALUE", help="A template variable (repeatable)."),
+    click.option("--words", type=click.IntRange(min=1), help="Target length in words (default: the template's)."),
+    click.option("--system", help="Replace the template's system prompt."),
+    click.option("--temperature", type=click.FloatRange(min=0, max=2), envvar="DOCGEN_TEMPERATURE"),
+    click.option("--max-tokens", type=click.IntRange(min=1), envvar="DOCGEN_MAX_TOKENS", help="Tokens per reply."),
+)
+
+
+robustness_options = _options(
+    click.option(
+        "--continue-mode",
+        type=click.Choice(CONTINUE_MODES),
+        default="auto",
+        show_default=True,
+        envvar="DOCGEN_CONTINUE_MODE",
+        help="How to ask the server to continue a partial text.",
+    ),
+    click.option(
+        "--max-continuations",
+        type=click.IntRange(min=0),
+        default=30,
+        show_default=True,
+        help="Most replies after the first when the model stops at max_tokens.",
+    ),
+    click.option(
+        "--retries",
+        type=click.IntRange(min=0),
+        default=5,
+        show_default=True,
+        help="Retries in a row for a failed reply, each continuing the partial.",
+    ),
+    click.option(
+        "--backoff",
+        type=click.FloatRange(min=0),
+        default=1.0,
+        show_default=True,
+        help="First retry delay in seconds; it doubles, with jitter.",
+    ),
+    click.option(
+        "--context-tail",
+        type=click.IntRange(min=200),
+        default=12000,
+        show_default=True,
+        help="Most characters of the partial text sent back when continuing.",
+    ),
+)
+
+
+longform_options = _options(
+    click.option(
+        "--outline",
+        metavar="auto|FILE",
+        help="Write by outline: plan one (auto) or use FILE, then write section by section. For 10k-20k words.",
+    ),
+    click.option(
+        "--parallel",
+        type=click.IntRange(min=1, max=16),
+        default=1,
+        show_default=True,
+        help="With --outline: sections written at once (each then sees only the outline).",
+    ),
+    click.option("--outline-prompt", default="outline", show_default=True, help="Template of the outline step."),
+    click.option("--section-prompt", default="section", show_default=True, help="Template of the section step."),
+    click.option("--toc", is_flag=True, help="Insert a table of contents built from the headings."),
+    click.option("--fix", is_flag=True, help="Close a code fence the model left open (prose is never rewritten)."),
+)

@@ -1,0 +1,117 @@
+"""``docgen write`` and ``docgen outline``: options in, one core call, the summary out."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from docgen.cli.context import app_state, meter_for, prompt_from, session_from, template_search
+from docgen.cli.options import generation_options, longform_options, robustness_options, server_options
+from docgen.inputs.jobs import job_spec
+from docgen.inputs.prompt import messages_for, output_path, sampling_for, slugify
+from docgen.markdown.finish import OutputFormat
+
+if TYPE_CHECKING:
+    from docgen.write.document import WriteResult
+
+
+@click.command()
+@generation_options
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="The .md, .txt or .html file (default: from the topic)."
+)
+@longform_options
+@server_options
+@robustness_options
+@click.option("--force", is_flag=True, help="Overwrite an existing finished document.")
+@click.option("--restart", is_flag=True, help="Discard a partial (kept as .part.bak) and start fresh.")
+@click.option("--resume", is_flag=True, help="Insist on continuing a partial; fail if there is none.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("--dry-run", is_flag=True, help="Print the prompt and the request body, then exit. No network.")
+def write(**opts: Any) -> None:
+    """Write a document: stream the model's reply to a file, chunk by chunk."""
+    if opts["restart"] and opts["resume"]:
+        raise click.UsageError("--restart and --resume contradict each other")
+    prompt = prompt_from(opts)
+    output = output_path(opts["output"], opts["topic"])
+    sampling = sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
+    if opts["dry_run"]:
+        from docgen.cli.dry_run import dry_run_text
+
+        click.echo(
+            dry_run_text(
+                base_url=opts["base_url"].rstrip("/"),
+                output=output,
+                model=opts["model"],
+                sampling=sampling,
+                messages=messages_for(prompt),
+            )
+        )
+        return
+    spec = job_spec(
+        prompt=prompt,
+        output=output,
+        sampling=sampling,
+        words=opts["words"],
+        outline=opts["outline"],
+        parallel=opts["parallel"],
+        outline_prompt=opts["outline_prompt"],
+        section_prompt=opts["section_prompt"],
+        search=template_search(),
+        output_format=OutputFormat.for_path(output, toc=opts["toc"], fix=opts["fix"]),
+        title=opts["topic"] or "",
+    )
+    from docgen.write.job import write_job  # httpx comes with it: not for --dry-run
+
+    existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
+    app_state().partial = f"{output}.sections" if spec.by_outline else f"{output}.part"
+    with session_from(opts) as session, meter_for(opts["quiet"]) as meter:
+        result = write_job(session=session, spec=spec, existing=existing, force=opts["force"], on_progress=meter)
+    _report(result, as_json=opts["as_json"], quiet=opts["quiet"], target=spec.target_words)
+
+
+@click.command()
+@generation_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The outline file (default: from the topic).")
+@click.option("--outline-prompt", default="outline", show_default=True, help="Template of the outline step.")
+@server_options
+@robustness_options
+@click.option("--force", is_flag=True, help="Replace an existing outline file.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def outline(**opts: Any) -> None:
+    """Write only the outline, to edit and then pass to `docgen write --outline FILE`."""
+    from docgen.write.outline_plan import write_outline_file
+
+    output = output_path(opts["output"] or slugify(opts["topic"] or "document") + ".outline.md", None)
+    spec = job_spec(
+        prompt=prompt_from(opts),
+        output=output,
+        sampling=sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"]),
+        words=opts["words"],
+        outline="auto",
+        outline_prompt=opts["outline_prompt"],
+        search=template_search(),
+    )
+    app_state().partial = f"{output}.part"
+    with session_from(opts) as session, meter_for(opts["quiet"]) as meter:
+        planned = write_outline_file(session=session, spec=spec, force=opts["force"], on_progress=meter)
+    if not opts["quiet"]:
+        click.echo(
+            f"wrote {output}: {len(planned.sections)} sections, {planned.total:,} words planned; edit it, then "
+            f"run: docgen write --outline {output} ...",
+            err=True,
+        )
+
+
+def _report(result: WriteResult, *, as_json: bool, quiet: bool, target: int | None) -> None:
+    from docgen.cli.summary import summarize, summary_lines
+
+    summary = summarize(result, target=target)
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+    if not quiet:
+        for line in summary_lines(summary):
+            click.echo(line, err=True)

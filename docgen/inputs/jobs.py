@@ -1,0 +1,171 @@
+"""Jobs: plain data saying what to write and where, built before anything is sent.
+
+A ``JobSpec`` is what a user asked for (``docgen write`` or one job of a batch), settled
+without the server: the prompt, the output, the sampling, single reply chain or outline.
+``JobSpec.resolve(model)`` gives the job that ``write/`` runs once the model is known,
+a ``DocumentJob`` or a ``LongformJob``; the model is part of what shapes the text, so it
+is part of the job's fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docgen.errors import UsageError
+from docgen.inputs.prompt import Prompt, messages_for
+from docgen.inputs.templates import Template, load_template
+from docgen.markdown.finish import OutputFormat
+
+
+def fingerprint(inputs: Mapping[str, Any]) -> str:
+    """A stable digest of everything that shapes the text."""
+    canonical = json.dumps(inputs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class DocumentJob:
+    """One document written by one reply chain: the conversation that asks for it and where it goes."""
+
+    output: Path
+    messages: tuple[dict[str, str], ...]
+    sampling: Mapping[str, Any]  # temperature, max_tokens, ...: sent in every request
+    inputs: Mapping[str, Any]  # what shapes the text (template, variables, model, sampling)
+    target_words: int | None = None
+    output_format: OutputFormat = field(default_factory=OutputFormat)
+    title: str = ""  # for an HTML page without a heading
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.inputs)
+
+
+@dataclass(frozen=True)
+class LongformJob:
+    """One document written by outline: plan (or read) the sections, write each, stitch."""
+
+    output: Path
+    request: str  # the document template's rendered prompt
+    system: str
+    inputs: Mapping[str, Any]
+    sampling: Mapping[str, Any]
+    words: int | None  # --words, when given
+    outline_template: Template
+    section_template: Template
+    default_words: int | None = None  # the template's target: the length of a planned outline
+    outline_file: Path | None = None  # the user's outline; None plans one
+    parallel: int = 1
+    output_format: OutputFormat = field(default_factory=OutputFormat)
+    title: str = ""
+
+
+Job = DocumentJob | LongformJob
+
+
+def document_inputs(prompt: Prompt, *, model: str, sampling: Mapping[str, Any]) -> dict[str, Any]:
+    """What shapes the text, for the fingerprint: template, values, system, model, sampling."""
+    return {
+        "template": prompt.template.text,
+        "variables": prompt.values,
+        "system": prompt.system,
+        "model": model,
+        "temperature": sampling.get("temperature"),
+    }
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A document as asked for, before the server (and so the model) is known."""
+
+    prompt: Prompt
+    output: Path
+    sampling: Mapping[str, Any]
+    words: int | None  # --words (or a manifest's words), when given
+    output_format: OutputFormat = field(default_factory=OutputFormat)
+    title: str = ""
+    outline: str | None = None  # None: one reply chain; "auto" plans an outline; else the user's file
+    parallel: int = 1
+    outline_template: Template | None = None
+    section_template: Template | None = None
+
+    @property
+    def by_outline(self) -> bool:
+        return self.outline is not None
+
+    @property
+    def target_words(self) -> int | None:
+        return self.words if self.words is not None else self.prompt.target_words
+
+    def resolve(self, model: str) -> Job:
+        """The job to run against ``model``."""
+        inputs = document_inputs(self.prompt, model=model, sampling=self.sampling)
+        if self.outline is None:
+            return DocumentJob(
+                output=self.output,
+                messages=messages_for(self.prompt),
+                sampling=dict(self.sampling),
+                inputs=inputs,
+                target_words=self.target_words,
+                output_format=self.output_format,
+                title=self.title,
+            )
+        assert self.outline_template is not None and self.section_template is not None
+        return LongformJob(
+            output=self.output,
+            request=self.prompt.user,
+            system=self.prompt.system,
+            inputs=inputs,
+            sampling=dict(self.sampling),
+            words=self.words,  # only an explicit --words rescales a user's outline
+            default_words=self.prompt.target_words,
+            outline_template=self.outline_template,
+            section_template=self.section_template,
+            outline_file=None if self.outline == "auto" else Path(self.outline),
+            parallel=self.parallel,
+            output_format=self.output_format,
+            title=self.title,
+        )
+
+
+def job_spec(
+    *,
+    prompt: Prompt,
+    output: Path,
+    sampling: Mapping[str, Any],
+    words: int | None,
+    outline: str | None = None,
+    parallel: int = 1,
+    outline_prompt: str = "outline",
+    section_prompt: str = "section",
+    search: tuple[Path, ...] = (),
+    output_format: OutputFormat | None = None,
+    title: str = "",
+) -> JobSpec:
+    """Settle a document's job: with ``outline`` (``auto`` or a file) it is written by outline.
+
+    Everything that can be checked without a server is checked here: the outline file
+    exists, and the outline and section templates load.
+    """
+    outline_template = section_template = None
+    if outline:
+        if outline != "auto" and not Path(outline).is_file():
+            raise UsageError(f"--outline {outline}: no such file", hint="give an outline file, or --outline auto")
+        outline_template = load_template(outline_prompt, search=search)
+        section_template = load_template(section_prompt, search=search)
+    return JobSpec(
+        prompt=prompt,
+        output=output,
+        sampling=dict(sampling),
+        words=words,
+        output_format=output_format or OutputFormat(),
+        title=title,
+        outline=outline or None,
+        parallel=parallel,
+        outline_template=outline_template,
+        section_template=section_template,
+    )

@@ -1,0 +1,87 @@
+"""The prompts of outline mode: the outline request, and one job per section.
+
+Sequential sections see the end of the text before them, filled in when each one
+starts (``with_previous``); parallel sections see the outline and their neighbours'
+briefs instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from docgen.inputs.jobs import DocumentJob, LongformJob
+from docgen.inputs.prompt import chat_messages, slugify
+from docgen.inputs.templates import render, resolve_values
+from docgen.markdown.outline import Outline
+
+CONTEXT_CHARS = 2500  # how much of the text before a section it sees, in sequential mode
+WORDS_PER_SECTION = 1200
+_PREVIOUS = "{{ previous }}"
+
+
+def planned_words(job: LongformJob) -> int:
+    """The length a planned outline is asked for: --words, else the template's, else 8 sections' worth."""
+    return job.words or job.default_words or WORDS_PER_SECTION * 8
+
+
+def outline_request(job: LongformJob, *, words: int) -> tuple[tuple[dict[str, str], ...], dict[str, Any]]:
+    """The messages that ask for an outline of ``words`` words, and the inputs behind them."""
+    sections = max(2, min(40, round(words / WORDS_PER_SECTION)))
+    values = resolve_values(
+        job.outline_template, {"request": job.request, "words": str(words), "sections": str(sections)}
+    )
+    prompt = render(job.outline_template.body, values)
+    inputs = {**job.inputs, "step": "outline", "outline_template": job.outline_template.text, "words": words}
+    return chat_messages(job.system, prompt), inputs
+
+
+def make_section_job(job: LongformJob, outline: Outline, i: int, *, folder: Path, document_fp: str) -> DocumentJob:
+    """The job of section ``i``; in sequential mode its prompt still holds a slot for the text before it."""
+    section = outline.sections[i]
+    n = len(outline.sections)
+    if job.parallel > 1:
+        neighbours = [
+            f"- Section {k + 1} ({outline.sections[k].title}): {outline.sections[k].brief}"
+            for k in (i - 1, i + 1)
+            if 0 <= k < n
+        ]
+        context = "The neighbouring sections, written separately:\n" + "\n".join(neighbours) if neighbours else ""
+    else:
+        context = _PREVIOUS
+    position = (
+        "This is the final section: bring the whole document to a satisfying close."
+        if i == n - 1
+        else "More sections follow: do not conclude or summarise the document here."
+    )
+    values = resolve_values(
+        job.section_template,
+        {
+            "request": job.request,
+            "outline": outline.to_markdown(),
+            "number": str(i + 1),
+            "count": str(n),
+            "title": section.title,
+            "brief": section.brief,
+            "budget": str(section.budget),
+            "context": context,
+            "position": position,
+        },
+    )
+    return DocumentJob(
+        output=folder / f"{i + 1:02d}-{slugify(section.title, limit=40)}.md",
+        messages=chat_messages(job.system, render(job.section_template.body, values)),
+        sampling=job.sampling,
+        inputs={"document": document_fp, "section": i, "section_template": job.section_template.text},
+        target_words=section.budget * 3 // 2,
+    )
+
+
+def with_previous(messages: tuple[dict[str, str], ...], previous: str | None) -> tuple[dict[str, str], ...]:
+    """Fill a sequential section's slot with the end of the text before it (None: it opens the document)."""
+    if previous is None:
+        text = "This is the first section: open the document."
+    else:
+        text = f"The text so far ends like this:\n\n<previous>\n{previous[-CONTEXT_CHARS:]}\n</previous>"
+    *head, user = messages
+    return (*head, {**user, "content": user["content"].replace(_PREVIOUS, text)})

@@ -1,0 +1,1 @@
+"""Markdown as text: scanning, word counts, outlines, checks and conversion to other formats."""

@@ -1,0 +1,1 @@
+"""Talking to an OpenAI-compatible server: the client, SSE, chat streams, continuation, probes."""

@@ -1,0 +1,92 @@
+"""What one run shares: the pooled HTTP client, the model, and the server's quirks."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+
+from docgen.errors import DocgenError
+from docgen.server.client import choose_model, list_models, make_client
+from docgen.server.continuation import mode_for_server
+from docgen.server.probe_cache import cached_mode
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How hard to try. Nothing here changes the text a model is asked for."""
+
+    idle_timeout: float = 120.0
+    retries: int = 5
+    backoff: float = 1.0
+    max_continuations: int = 30
+    continue_mode: str = "auto"
+    context_tail: int = 12000
+
+
+class Session:
+    """What all documents of one run share: the client, the server's quirks as learned.
+
+    The model is settled on first use: given, or the one model ``/models`` lists. Nothing
+    is sent before that, so checks that need no server come first.
+    """
+
+    def __init__(self, *, client: httpx.Client, base_url: str, model: str | None, policy: Policy) -> None:
+        self.client = client
+        self.base_url = base_url
+        self.policy = policy
+        self.include_usage = True  # a server property: learned once, shared by every document
+        self._model = model
+        self._owned_by: str | None = None
+        self._mode: str | None = None if policy.continue_mode == "auto" else policy.continue_mode
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        """The model's name; asks ``/models`` for the only one when none was given."""
+        with self._lock:
+            if self._model is None:
+                self._model, self._owned_by = choose_model(client=self.client, base_url=self.base_url)
+            return self._model
+
+    def for_model(self, model: str) -> Session:
+        """A session for another model of the same server, over the same connection pool."""
+        return Session(client=self.client, base_url=self.base_url, model=model, policy=self.policy)
+
+    def continue_mode(self) -> str:
+        """The continuation mode. ``auto`` is settled on first use: what ``docgen check`` found for
+        this server and model, else what ``/models`` says of who serves it (see continuation.py)."""
+        if self._mode is None:
+            model = self.model
+            mode = cached_mode(self.base_url, model)
+            if mode is None:
+                owner = self._owned_by
+                if owner is None:
+                    try:
+                        models = list_models(client=self.client, base_url=self.base_url)
+                        owner = next((str(m.get("owned_by", "")) for m in models if m["id"] == model), "")
+                    except DocgenError:
+                        owner = ""
+                mode = mode_for_server(owner)
+            self._mode = mode
+        return self._mode
+
+
+@contextlib.contextmanager
+def open_session(
+    *,
+    base_url: str,
+    model: str | None,
+    api_key: str | None,
+    policy: Policy,
+    connect_timeout: float = 10.0,
+    pool_size: int = 10,
+) -> Iterator[Session]:
+    """A pooled client and a Session over it; nothing is sent until the model is needed."""
+    with make_client(
+        api_key=api_key, connect_timeout=connect_timeout, idle_timeout=policy.idle_timeout, pool_size=pool_size
+    ) as client:
+        yield Session(client=client, base_url=base_url, model=model, policy=policy)

@@ -1,0 +1,1 @@
+"""Turning streamed text into files that survive anything: partials, reply chains, documents."""
