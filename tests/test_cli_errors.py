@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import docgen_process
 from sse_server import Fault, Script
-from test_chunks import sse_payloads
+from test_chat_stream import sse_payloads
 
 QUICK = ("--backoff", "0", "--retries", "0", "--timeout", "5", "--quiet")
 

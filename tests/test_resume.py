@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,7 @@ def test_ctrl_c_keeps_the_partial_and_a_rerun_finishes(tmp_path: Path, serve) ->
     assert b"run the same command again" in err
     kept = part.read_bytes()
     assert kept and document.encode().startswith(kept)
+    server.script = replace(server.script, delay=0.0)  # paced only until the interruption
     proc = docgen_process(*args)
     proc.communicate(timeout=60)
     assert proc.returncode == 0
@@ -213,6 +215,7 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates(tmp_path: Path, ser
         if part.exists():
             assert document.encode().startswith(part.read_bytes())
     else:
+        server.script = replace(server.script, delay=0.0)  # paced only while it is being killed
         proc = docgen_process(*args)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err

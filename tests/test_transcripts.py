@@ -2,7 +2,7 @@
 
 The scripted server records the body of every reply it streams (``wire``). The
 expectations (the text, the finish reason, the usage the server counted) come from
-decoding that recorded wire with the plain reference decoder of test_chunks, never
+decoding that recorded wire with the plain reference decoder of test_chat_stream, never
 from constants.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import make_document
 from sse_server import Fault, Script
-from test_chunks import Decoded, reference
+from test_chat_stream import Decoded, reference
 
 FLAVOURS = ("vllm", "sglang", "llamacpp", "ollama", "openai", "glm", "deepseek", "openrouter")
 REASONING_KEY = {
