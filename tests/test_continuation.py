@@ -1,0 +1,303 @@
+"""The continuation modes: the request each sends, the context tail, and the seam trimmer.
+
+The trimmer is fed every way the network could split a reply (whole, one character at a
+time, random splits) and must give the same text each time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+
+import pytest
+
+from docgen.server.continuation import (
+    CONTINUE_INSTRUCTION,
+    MIN_OVERLAP,
+    OverlapTrimmer,
+    continuation_request,
+    cut_tail,
+    mode_for_server,
+)
+
+TAIL = "Intro line.\nThe quick brown fox jumps over the lazy dog."
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"  # no character repeats: no accidental overlaps
+
+
+def _whole(text: str) -> list[str]:
+    return [text]
+
+
+def _chars(text: str) -> list[str]:
+    return list(text)
+
+
+def _random(seed: int) -> Callable[[str], list[str]]:
+    def split(text: str) -> list[str]:
+        rng = random.Random(seed)
+        cuts = sorted(rng.sample(range(1, len(text)), min(len(text) - 1, rng.randint(1, 6)))) if len(text) > 1 else []
+        bounds = [0, *cuts, len(text)]
+        return [text[a:b] for a, b in itertools.pairwise(bounds)]
+
+    return split
+
+
+CHUNKINGS = pytest.mark.parametrize(
+    "chunk",
+    [_whole, _chars, _random(1), _random(2), _random(3), _random(4)],
+    ids=["whole", "chars", "random1", "random2", "random3", "random4"],
+)
+
+
+def trim(tail: str, reply: str, chunk: Callable[[str], list[str]], *, whole_only: bool = False) -> str:
+    """What the trimmer writes for ``reply`` arriving in ``chunk(reply)`` pieces, then the reply's end."""
+    trimmer = OverlapTrimmer(tail, whole_only=whole_only)
+    pieces = chunk(reply)
+    assert "".join(pieces) == reply
+    out = "".join(trimmer.feed(piece) for piece in pieces) + trimmer.flush()
+    assert trimmer.flush() == ""  # settled: a second flush has nothing left
+    return out
+
+
+# -- instruct mode: the longest repeat of the tail's end is cut ------------------------------
+
+
+@CHUNKINGS
+def test_instruct_cuts_repeat_of_tail_end(chunk: Callable[[str], list[str]]) -> None:
+    assert trim(TAIL, "over the lazy dog. Then the fox slept.", chunk) == " Then the fox slept."
+
+
+@CHUNKINGS
+def test_instruct_cuts_the_longest_repeat(chunk: Callable[[str], list[str]]) -> None:
+    tail = "la la la la la la la la"
+    assert trim(tail, "la la la la la la la la la and more", chunk) == " la and more"
+
+
+@CHUNKINGS
+def test_instruct_leaves_a_continuation_that_does_not_repeat(chunk: Callable[[str], list[str]]) -> None:
+    reply = " Then, a new paragraph begins.\n\nAnd another."
+    assert trim(TAIL, reply, chunk) == reply
+
+
+@CHUNKINGS
+def test_instruct_leaves_a_repeat_from_the_middle_of_the_tail(chunk: Callable[[str], list[str]]) -> None:
+    reply = "quick brown fox runs away."
+    assert trim(TAIL, reply, chunk) == reply
+
+
+@CHUNKINGS
+@pytest.mark.parametrize("overlap", [1, 5, MIN_OVERLAP - 1, MIN_OVERLAP, MIN_OVERLAP + 1, 20, len(ALPHABET)])
+def test_instruct_cuts_only_overlaps_of_min_length(chunk: Callable[[str], list[str]], overlap: int) -> None:
+    reply = ALPHABET[-overlap:] + "NEW TEXT"
+    expected = "NEW TEXT" if overlap >= MIN_OVERLAP else reply
+    assert trim(ALPHABET, reply, chunk) == expected
+
+
+@CHUNKINGS
+def test_instruct_reply_that_only_repeats_the_tail_end_writes_nothing(chunk: Callable[[str], list[str]]) -> None:
+    assert trim(TAIL, "over the lazy dog.", chunk) == ""
+
+
+@CHUNKINGS
+def test_instruct_reply_that_echoes_the_whole_tail(chunk: Callable[[str], list[str]]) -> None:
+    assert trim(TAIL, TAIL + " More.", chunk) == " More."
+
+
+def test_instruct_holds_back_while_it_could_still_be_a_repeat() -> None:
+    trimmer = OverlapTrimmer(TAIL)
+    assert trimmer.feed("over the ") == ""
+    assert trimmer.feed("lazy") == ""
+    assert trimmer.feed(" dog. It") == " It"  # "over the lazy dog." is cut at the seam
+    assert trimmer.feed(" slept.") == " slept."  # settled: written as it comes
+
+
+def test_flush_returns_text_still_held_at_the_end_of_a_reply() -> None:
+    trimmer = OverlapTrimmer(TAIL)
+    assert trimmer.feed("quick brown fox") == ""  # occurs in the tail, so it could be a repeat
+    assert trimmer.flush() == "quick brown fox"  # but not of the tail's end: kept
+    assert trimmer.flush() == ""
+
+
+def test_flush_of_a_short_held_text_keeps_it() -> None:
+    trimmer = OverlapTrimmer(TAIL)
+    assert trimmer.feed("dog.") == ""
+    assert trimmer.flush() == "dog."  # shorter than MIN_OVERLAP: a coincidence, left alone
+
+
+def test_after_settling_a_repeat_of_the_tail_passes_through() -> None:
+    trimmer = OverlapTrimmer(TAIL)
+    assert trimmer.feed("Fresh text. ") == "Fresh text. "
+    assert trimmer.feed(TAIL) == TAIL
+    assert trimmer.flush() == ""
+
+
+@pytest.mark.parametrize("whole_only", [False, True])
+@CHUNKINGS
+def test_empty_tail_passes_everything_through(chunk: Callable[[str], list[str]], whole_only: bool) -> None:
+    trimmer = OverlapTrimmer("", whole_only=whole_only)
+    assert trimmer.settled
+    reply = "Anything at all."
+    assert [trimmer.feed(piece) for piece in chunk(reply)] == chunk(reply)  # nothing held back
+    assert trimmer.flush() == ""
+
+
+@pytest.mark.parametrize("whole_only", [False, True])
+def test_empty_pieces_are_harmless(whole_only: bool) -> None:
+    trimmer = OverlapTrimmer(TAIL, whole_only=whole_only)
+    assert trimmer.feed("") == ""
+    assert trimmer.flush() == ""
+
+
+# -- prefill mode (whole_only): only an echo of the whole tail is cut -------------------------
+
+
+@CHUNKINGS
+def test_prefill_cuts_the_echoed_tail_then_writes_new_text(chunk: Callable[[str], list[str]]) -> None:
+    assert trim(TAIL, TAIL + " Then the fox slept.", chunk, whole_only=True) == " Then the fox slept."
+
+
+@CHUNKINGS
+def test_prefill_echo_alone_writes_nothing(chunk: Callable[[str], list[str]]) -> None:
+    assert trim(TAIL, TAIL, chunk, whole_only=True) == ""
+
+
+@CHUNKINGS
+def test_prefill_leaves_a_repeat_of_only_the_tail_end(chunk: Callable[[str], list[str]]) -> None:
+    reply = "over the lazy dog. Then the fox slept."
+    assert trim(TAIL, reply, chunk, whole_only=True) == reply
+
+
+@CHUNKINGS
+def test_prefill_leaves_a_continuation_that_does_not_repeat(chunk: Callable[[str], list[str]]) -> None:
+    reply = " Then the fox slept."
+    assert trim(TAIL, reply, chunk, whole_only=True) == reply
+
+
+@CHUNKINGS
+def test_prefill_cuts_an_echo_shorter_than_min_overlap(chunk: Callable[[str], list[str]]) -> None:
+    # whole_only does not apply MIN_OVERLAP: a short tail echoed at the start is cut too
+    assert trim("Hi.", "Hi. There.", chunk, whole_only=True) == " There."
+
+
+@CHUNKINGS
+def test_prefill_incomplete_echo_at_end_of_reply_is_kept(chunk: Callable[[str], list[str]]) -> None:
+    assert trim(TAIL, TAIL[:20], chunk, whole_only=True) == TAIL[:20]
+
+
+def test_prefill_holds_back_the_echo_until_it_is_whole() -> None:
+    trimmer = OverlapTrimmer(TAIL, whole_only=True)
+    assert trimmer.feed(TAIL[:10]) == ""
+    assert trimmer.feed(TAIL[10:]) == ""  # the whole echo: cut, and settled
+    assert trimmer.settled
+    assert trimmer.feed(" New.") == " New."
+
+
+def test_prefill_diverging_echo_is_written_in_full() -> None:
+    trimmer = OverlapTrimmer(TAIL, whole_only=True)
+    assert trimmer.feed(TAIL[:10]) == ""
+    assert trimmer.feed("X") == TAIL[:10] + "X"
+
+
+# -- cut_tail ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "short", "one\ntwo", "x" * 40])
+def test_cut_tail_leaves_short_text(text: str) -> None:
+    assert cut_tail(text, 40) == text
+
+
+def test_cut_tail_starts_at_a_line_when_a_newline_is_in_the_first_half() -> None:
+    text = "first line\nsecond line\nthird line"
+    assert cut_tail(text, 20) == "third line"  # the slice "cond line\nthird line" starts mid-line
+
+
+def test_cut_tail_keeps_the_raw_slice_without_a_newline() -> None:
+    text = "a" * 30 + "b" * 30
+    assert cut_tail(text, 20) == "b" * 20
+
+
+def test_cut_tail_keeps_the_raw_slice_when_the_newline_is_in_the_second_half() -> None:
+    text = "a" * 30 + "\n" + "b" * 5
+    tail = cut_tail(text, 20)
+    assert tail == text[-20:]
+    assert tail.index("\n") == 14
+
+
+@pytest.mark.parametrize(("newline_at", "cut"), [(0, True), (9, True), (10, False), (19, False)])
+def test_cut_tail_half_boundary(newline_at: int, cut: bool) -> None:
+    tail = "a" * newline_at + "\n" + "b" * (19 - newline_at)
+    text = "z" * 10 + tail
+    assert len(tail) == 20
+    assert cut_tail(text, 20) == (tail[newline_at + 1 :] if cut else tail)
+
+
+def test_cut_tail_drops_a_whole_first_line_even_when_the_slice_starts_at_a_line() -> None:
+    # the slice "bbbb\ncccccccccc" already begins a line, yet its first line is dropped
+    text = "aaaa\nbbbb\ncccccccccc"
+    assert cut_tail(text, 15) == "cccccccccc"
+
+
+# -- continuation_request ------------------------------------------------------------------
+
+MESSAGES = [{"role": "system", "content": "Write well."}, {"role": "user", "content": "Write about foxes."}]
+
+
+def test_vllm_request_continues_the_final_message() -> None:
+    messages, extra = continuation_request(messages=MESSAGES, partial="The fox", mode="vllm")
+    assert messages == [*MESSAGES, {"role": "assistant", "content": "The fox"}]
+    assert extra == {"continue_final_message": True, "add_generation_prompt": False}
+
+
+def test_prefix_request_marks_the_assistant_message() -> None:
+    messages, extra = continuation_request(messages=MESSAGES, partial="The fox", mode="prefix")
+    assert messages == [*MESSAGES, {"role": "assistant", "content": "The fox", "prefix": True}]
+    assert extra == {}
+
+
+def test_instruct_request_appends_a_user_turn() -> None:
+    messages, extra = continuation_request(messages=MESSAGES, partial="The fox", mode="instruct")
+    assert messages == [
+        *MESSAGES,
+        {"role": "assistant", "content": "The fox"},
+        {"role": "user", "content": CONTINUE_INSTRUCTION},
+    ]
+    assert extra == {}
+
+
+@pytest.mark.parametrize("mode", ["prefill", "auto", "anything-else"])
+def test_prefill_and_other_modes_send_a_plain_final_message(mode: str) -> None:
+    messages, extra = continuation_request(messages=MESSAGES, partial="The fox", mode=mode)
+    assert messages == [*MESSAGES, {"role": "assistant", "content": "The fox"}]
+    assert extra == {}
+
+
+@pytest.mark.parametrize("mode", ["vllm", "prefix", "instruct", "prefill"])
+def test_continuation_request_leaves_the_messages_alone(mode: str) -> None:
+    messages = [dict(m) for m in MESSAGES]
+    continuation_request(messages=messages, partial="The fox", mode=mode)
+    assert messages == MESSAGES
+
+
+# -- mode_for_server -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("owned_by", "mode"),
+    [
+        ("vllm", "vllm"),
+        ("vLLM", "vllm"),
+        ("sglang", "vllm"),
+        ("SGLang", "vllm"),
+        ("llamacpp", "prefill"),
+        ("llama.cpp", "prefill"),
+        ("LlamaCpp", "prefill"),
+        ("openai", "instruct"),
+        ("deepseek", "instruct"),
+        ("system", "instruct"),
+        ("", "instruct"),
+        ("vllm-fork", "instruct"),
+    ],
+)
+def test_mode_for_server(owned_by: str, mode: str) -> None:
+    assert mode_for_server(owned_by) == mode
