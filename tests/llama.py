@@ -20,8 +20,9 @@ def free_port() -> int:
 class LlamaServer:
     """A llama-server process on a free loopback port; ``why_not`` says why there is none."""
 
-    def __init__(self, *flags: str) -> None:
+    def __init__(self, *flags: str, model: str = "tiny") -> None:
         self.flags = flags
+        self.model = model  # "tiny": random weights, gibberish; "smol": SmolLM2-135M-Instruct, real English
         self.pid: int | None = None
         self.port = free_port()
         self.why_not = ""
@@ -34,8 +35,9 @@ class LlamaServer:
         if not SCRIPT.is_file():
             self.why_not = f"no llama.cpp tool at {SCRIPT}"
             return self
+        env = {**os.environ, "DOCGEN_LLAMA_MODEL": "smol"} if self.model == "smol" else None
         result = subprocess.run(["bash", str(SCRIPT), "start", str(self.port), *self.flags],
-                                capture_output=True, text=True, timeout=1800)
+                                capture_output=True, text=True, timeout=1800, env=env)
         if result.returncode != 0:
             self.why_not = f"the llama.cpp server could not be built or started: {result.stderr.strip()[-300:]}"
         else:

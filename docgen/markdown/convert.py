@@ -200,7 +200,7 @@ def _headings(tokens: Sequence[Token]) -> list[_Heading]:
     ]
 
 
-def _lines(md: str) -> list[str]:
+def source_lines(md: str) -> list[str]:
     """Lines with their endings, split where ``Token.map`` counts them (not at \\f or U+2028)."""
     return [line for line in _LINE_END.split(md) if line]
 
@@ -227,7 +227,7 @@ def add_toc(md: str) -> str:
     """
     tokens = _MD.parse(md)
     heads: list[_Heading | None] = list(_headings(tokens))
-    lines = _lines(md)
+    lines = source_lines(md)
     nl = _newline(lines)
     old = _toc_range(tokens)
     if old is None:
@@ -286,7 +286,7 @@ def plain_text(inline: Token) -> str:
     return inline_text(inline.children or [], urls=False, br=" ").strip()
 
 
-def _unclosed(fence: Token) -> bool:
+def fence_unclosed(fence: Token) -> bool:
     """True when the fence ran to the end of the document or its container."""
     assert fence.map is not None
     code = fence.content
@@ -300,7 +300,7 @@ def check(md: str) -> list[str]:
     found = [
         (tok.map[0], f"line {tok.map[0] + 1}: the code fence {tok.markup} is never closed")
         for tok in tokens
-        if tok.type == "fence" and tok.map and _unclosed(tok)
+        if tok.type == "fence" and tok.map and fence_unclosed(tok)
     ]
     heads = [h for h in _headings(tokens) if h.top]
     for prev, head in pairwise(heads):
@@ -326,9 +326,9 @@ def check(md: str) -> list[str]:
 
 def fix(md: str) -> tuple[str, list[str]]:
     """Close a code fence left open at the end of the document; nothing else is changed."""
-    lines = _lines(md)
+    lines = source_lines(md)
     for fence in _MD.parse(md):
-        if fence.type == "fence" and fence.map and fence.map[1] >= len(lines) and _unclosed(fence):
+        if fence.type == "fence" and fence.map and fence.map[1] >= len(lines) and fence_unclosed(fence):
             opening = lines[fence.map[0]]
             prefix = opening[: opening.index(fence.markup)]
             nl = _newline(lines)
@@ -341,7 +341,7 @@ def fix(md: str) -> tuple[str, list[str]]:
 def heading_stats(md: str) -> list[tuple[int, str, int]]:
     """``(level, title, words)`` per top-level heading; words run to the next heading."""
     tokens = _MD.parse(md)
-    lines = _lines(md)
+    lines = source_lines(md)
     heads = [h for h in _headings(tokens) if h.top]
     ends = [h.start for h in heads[1:]] + [len(lines)] * bool(heads)
     return [(h.level, h.text, count_words("".join(lines[h.end : end]))) for h, end in zip(heads, ends, strict=True)]
