@@ -48,9 +48,12 @@ class Client:
 
 
 def docgen_write(base_url: str, words: int, output: Path) -> Command:
-    """docgen's real ``write`` path, end to end. ``--words`` makes the one reply the whole job."""
+    """docgen's real ``write`` path, end to end, with a template that sets no length: the one reply
+    is the whole job, and what is measured is the transport, not the length control."""
+    template = output.parent / "bench-template.md"
+    template.write_text("Write about {{ topic }}.\n", encoding="utf-8")
     return Command((PY, "-m", "docgen", "write", "--topic", "bench", "-o", str(output), "--base-url", base_url,
-                    "--model", MODEL, "--words", str(words), "--force", "--quiet"),
+                    "--model", MODEL, "--template", str(template), "--force", "--quiet"),
                    env=child_env(), cwd=str(output.parent))
 
 
@@ -119,8 +122,10 @@ def has_docgen_batch() -> bool:
 def _manifest(n: int, base_url: str, words: int, folder: Path) -> Path:
     jobs = "".join(f'[[jobs]]\ntopic = "bench {i}"\noutput = "doc-{i:02d}.md"\n\n' for i in range(n))
     path = folder / "manifest.toml"
-    path.write_text(f'[defaults]\nbase_url = "{base_url}"\nmodel = "{MODEL}"\nwords = {words}\n\n{jobs}',
-                    encoding="utf-8")
+    template = folder / "bench-template.md"
+    template.write_text("Write about {{ topic }}.\n", encoding="utf-8")  # it sets no length: transport only
+    defaults = f'base_url = "{base_url}"\nmodel = "{MODEL}"\ntemplate = "{template}"'
+    path.write_text(f"[defaults]\n{defaults}\n\n{jobs}", encoding="utf-8")
     return path
 
 

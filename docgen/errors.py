@@ -17,7 +17,9 @@
     ├── StreamError                 10  the reply broke off: idle timeout, dropped
     │                                   connection, malformed SSE, a mid-stream error
     ├── BatchError                  11  one or more jobs of a batch failed
-    └── OutlineError                12  the model's outline stayed unusable after retries
+    ├── OutlineError                12  the model's outline stayed unusable after retries
+    └── UnfinishedError             13  the document could not be finished: the model kept
+                                        writing past the continuations, or kept looping
 
 An interruption (Ctrl-C, SIGTERM) exits 130. Anything else that escapes is a bug and
 exits 70 with one line asking for a report. ``retryable`` errors are retried, as a
@@ -124,3 +126,9 @@ class BatchError(DocgenError):
 
 class OutlineError(DocgenError):
     exit_code = 12
+
+
+class UnfinishedError(DocgenError):
+    """The replies ran out before the document was done; its partial is kept and can be continued."""
+
+    exit_code = 13

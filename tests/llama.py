@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 from pathlib import Path
 
-SCRIPT = Path(os.environ.get("DOCGEN_LLAMA_SCRIPT", Path(__file__).resolve().parents[2] / "shared/tools/llama-server.sh"))
+SCRIPT = Path(
+    os.environ.get("DOCGEN_LLAMA_SCRIPT", Path(__file__).resolve().parents[2] / "shared/tools/llama-server.sh")
+)
 
 
 def free_port() -> int:
@@ -46,8 +49,6 @@ class LlamaServer:
 
     def stop(self) -> None:
         if self.pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             self.pid = None

@@ -55,7 +55,7 @@ def test_reruns_skip_finished_jobs_and_report_stale_ones(tmp_path: Path, serve, 
     assert code == 0, err
     assert len(server.recorder.chats) == before  # nothing was asked again
     assert {r["status"] for r in json.loads(report.read_text())} == {"skipped"}
-    jobs[2]["words"] = 500  # this job's inputs change
+    jobs[2]["temperature"] = 0.5  # this job's inputs change
     path = manifest(tmp_path, jobs)
     code, _, _ = docgen("batch", str(path), "--base-url", server.base_url, "--report", str(report))
     statuses = [r["status"] for r in json.loads(report.read_text())]
@@ -80,7 +80,7 @@ def test_a_failed_job_does_not_stop_the_others_and_a_rerun_finishes_it(tmp_path:
     code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--report", str(report))
     assert code == 0, err
     assert [r["status"] for r in json.loads(report.read_text())] == ["done"] + ["skipped"] * 5
-    assert (tmp_path / "out" / "doc0.md").read_text(encoding="utf-8") == list(docs.values())[0]
+    assert (tmp_path / "out" / "doc0.md").read_text(encoding="utf-8") == next(iter(docs.values()))
 
 
 def test_fail_fast_cancels_the_rest(tmp_path: Path, serve, docgen) -> None:
@@ -133,7 +133,7 @@ def test_two_processes_racing_on_the_same_manifest(tmp_path: Path, serve) -> Non
     first = docgen_process(*args)
     time.sleep(0.3)
     second = docgen_process(*args)
-    _, err1 = first.communicate(timeout=60)
+    _, _err1 = first.communicate(timeout=60)
     _, err2 = second.communicate(timeout=60)
     assert {first.returncode, second.returncode} <= {0, 11}
     if second.returncode == 11:
@@ -166,7 +166,8 @@ def test_project_config_settings_reach_batch_jobs(tmp_path: Path, serve, docgen,
     monkeypatch.chdir(tmp_path)
     (tmp_path / "docgen.toml").write_text('template = "brief"\nmax_tokens = 77\n', encoding="utf-8")
     server = serve(Script(document="A short brief."))
-    path = manifest(tmp_path, [{"topic": "a", "output": "a.md"}, {"topic": "b", "output": "b.md", "template": "article"}])
+    jobs = [{"topic": "a", "output": "a.md"}, {"topic": "b", "output": "b.md", "template": "article"}]
+    path = manifest(tmp_path, jobs)
     code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--jobs", "1")
     assert code == 0, err
     first, second = (r["body"] for r in server.recorder.chats)

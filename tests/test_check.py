@@ -51,7 +51,8 @@ def test_auto_uses_the_cached_probe(tmp_path: Path, serve, docgen) -> None:
                               "--words", "5000")
         assert code == 0, err
         assert out.read_text(encoding="utf-8") == document
-        continued = [r for r in server.recorder.chats if r["body"].get("stream") and r["body"]["messages"][-1].get("prefix")]
+        chats = server.recorder.chats
+        continued = [r for r in chats if r["body"].get("stream") and r["body"]["messages"][-1].get("prefix")]
         assert continued
     finally:
         del FLAVOUR_PREFILL["custom"]

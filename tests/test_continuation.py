@@ -17,8 +17,9 @@ from docgen.server.continuation import (
     MIN_OVERLAP,
     OverlapTrimmer,
     continuation_request,
-    cut_tail,
+    from_boundary,
     mode_for_server,
+    tail_begin,
 )
 
 TAIL = "Intro line.\nThe quick brown fox jumps over the lazy dog."
@@ -202,40 +203,29 @@ def test_prefill_diverging_echo_is_written_in_full() -> None:
 # -- cut_tail ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["", "short", "one\ntwo", "x" * 40])
-def test_cut_tail_leaves_short_text(text: str) -> None:
-    assert cut_tail(text, 40) == text
+@pytest.mark.parametrize("size", [0, 10, 100, 1000])
+def test_the_tail_begins_at_the_start_while_the_text_fits(size: int) -> None:
+    assert tail_begin(size, 0, 1000) == 0
+    assert tail_begin(size + 50, 50, 1000) == 50
 
 
-def test_cut_tail_starts_at_a_line_when_a_newline_is_in_the_first_half() -> None:
-    text = "first line\nsecond line\nthird line"
-    assert cut_tail(text, 20) == "third line"  # the slice "cond line\nthird line" starts mid-line
+def test_the_tail_moves_in_quarter_steps_so_prompts_share_a_prefix() -> None:
+    budget = 1000
+    begins = [tail_begin(size, 0, budget) for size in range(1000, 5000, 7)]
+    assert all(size - begin <= budget for size, begin in zip(range(1000, 5000, 7), begins, strict=True))
+    assert set(begins) <= set(range(0, 5000, 250))  # only ever on a step
+    moves = sum(1 for a, b in itertools.pairwise(begins) if a != b)
+    assert moves == 16  # 4000 bytes of growth, one move per 250: not one per write
 
 
-def test_cut_tail_keeps_the_raw_slice_without_a_newline() -> None:
-    text = "a" * 30 + "b" * 30
-    assert cut_tail(text, 20) == "b" * 20
+def test_a_tail_begins_at_a_line_start_when_one_is_in_its_first_half() -> None:
+    assert from_boundary("cond line\nthird line and more", at_line_start=False) == "third line and more"
+    assert from_boundary("whole line\nnext", at_line_start=True) == "whole line\nnext"
 
 
-def test_cut_tail_keeps_the_raw_slice_when_the_newline_is_in_the_second_half() -> None:
-    text = "a" * 30 + "\n" + "b" * 5
-    tail = cut_tail(text, 20)
-    assert tail == text[-20:]
-    assert tail.index("\n") == 14
-
-
-@pytest.mark.parametrize(("newline_at", "cut"), [(0, True), (9, True), (10, False), (19, False)])
-def test_cut_tail_half_boundary(newline_at: int, cut: bool) -> None:
-    tail = "a" * newline_at + "\n" + "b" * (19 - newline_at)
-    text = "z" * 10 + tail
-    assert len(tail) == 20
-    assert cut_tail(text, 20) == (tail[newline_at + 1 :] if cut else tail)
-
-
-def test_cut_tail_drops_a_whole_first_line_even_when_the_slice_starts_at_a_line() -> None:
-    # the slice "bbbb\ncccccccccc" already begins a line, yet its first line is dropped
-    text = "aaaa\nbbbb\ncccccccccc"
-    assert cut_tail(text, 15) == "cccccccccc"
+def test_a_tail_without_an_early_newline_begins_at_a_word() -> None:
+    assert from_boundary("ord and then the rest of it", at_line_start=False) == "and then the rest of it"
+    assert from_boundary("x" * 100, at_line_start=False) == "x" * 100  # no word boundary near: kept whole
 
 
 # -- continuation_request ------------------------------------------------------------------

@@ -33,7 +33,7 @@ def test_continues_past_length_several_times(tmp_path: Path, llama: LlamaServer,
     assert summary["continuations"] == len(summary["finish_reasons"]) - 1
     assert summary["tokens"] >= 24 * 3  # the server's own usage figures
     text = out.read_text(encoding="utf-8")
-    assert summary["words"] >= 120 and text
+    assert 0.8 * 120 <= summary["words"] <= 1.2 * 120 and text  # continued to the target, and not past it
 
 
 def test_prefill_does_not_duplicate_the_seam(tmp_path: Path, llama: LlamaServer, docgen) -> None:
@@ -55,7 +55,7 @@ def test_prefill_does_not_duplicate_the_seam(tmp_path: Path, llama: LlamaServer,
 def test_killed_halfway_then_rerun_keeps_the_partial_and_grows(tmp_path: Path, llama: LlamaServer) -> None:
     out = tmp_path / "doc.md"
     args = ("write", "--topic", "kill me", "-o", str(out), "--base-url", llama.base_url, "--max-tokens", "16",
-            "--words", "400", "--temperature", "0", "--quiet")
+            "--words", "400", "--temperature", "0", "--quiet", "--max-continuations", "100")
     proc = docgen_process(*args)
     part = tmp_path / "doc.md.part"
     deadline = time.monotonic() + 60

@@ -170,7 +170,10 @@ def test_docgen_outline_writes_only_the_outline(tmp_path: Path, serve, docgen) -
 
 
 def test_txt_html_toc_and_fix(tmp_path: Path, serve, docgen) -> None:
-    document = "# Title\n\nSome *emphasis* and `code`.\n\n## Part one\n\nText.\n\n## Part two\n\n```python\n# not a heading\nx = 1\n"
+    document = (
+        "# Title\n\nSome *emphasis* and `code`.\n\n## Part one\n\nText.\n\n"
+        "## Part two\n\n```python\n# not a heading\nx = 1\n"
+    )
     server = serve(Script(document=document))
     code, _, err = docgen("write", "--topic", "t", "-o", str(tmp_path / "a.md"), "--base-url", server.base_url)
     assert code == 0 and "never closed" in err

@@ -72,6 +72,7 @@ def session_from(opts: dict[str, Any], *, pool_size: int = 10) -> Iterator[Sessi
         max_continuations=opts["max_continuations"],
         continue_mode=opts["continue_mode"],
         context_tail=opts["context_tail"],
+        context_window=opts["context_window"],
     )
     with open_session(
         base_url=opts["base_url"].rstrip("/"),

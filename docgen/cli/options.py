@@ -116,6 +116,12 @@ robustness_options = _options(
         show_default=True,
         help="Most characters of the partial text sent back when continuing.",
     ),
+    click.option(
+        "--context-window",
+        type=click.IntRange(min=256),
+        envvar="DOCGEN_CONTEXT_WINDOW",
+        help="The model's context window in tokens (default: asked of the server; llama.cpp and vLLM say).",
+    ),
 )
 
 

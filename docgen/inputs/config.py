@@ -32,6 +32,7 @@ KEYS: dict[str, tuple[str, type]] = {
     "retries": ("retries", int),
     "max_continuations": ("max_continuations", int),
     "context_tail": ("context_tail", int),
+    "context_window": ("context_window", int),
     "outline_prompt": ("outline_prompt", str),
     "section_prompt": ("section_prompt", str),
 }

@@ -39,6 +39,8 @@ class DocumentJob:
     target_words: int | None = None
     output_format: OutputFormat = field(default_factory=OutputFormat)
     title: str = ""  # for an HTML page without a heading
+    word_limit: int | None = None  # a hard cap for text that has no target to keep to (an outline)
+    asked_words: bool = False  # the target was asked for (--words, a budget), not a template's default
 
     @property
     def fingerprint(self) -> str:
@@ -113,6 +115,7 @@ class JobSpec:
                 target_words=self.target_words,
                 output_format=self.output_format,
                 title=self.title,
+                asked_words=self.words is not None,
             )
         assert self.outline_template is not None and self.section_template is not None
         return LongformJob(

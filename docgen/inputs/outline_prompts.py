@@ -17,6 +17,7 @@ from docgen.markdown.outline import Outline
 
 CONTEXT_CHARS = 2500  # how much of the text before a section it sees, in sequential mode
 WORDS_PER_SECTION = 1200
+OUTLINE_WORDS_PER_SECTION = 60  # a title, a one-sentence brief and a budget line, with room to spare
 _PREVIOUS = "{{ previous }}"
 
 
@@ -25,15 +26,16 @@ def planned_words(job: LongformJob) -> int:
     return job.words or job.default_words or WORDS_PER_SECTION * 8
 
 
-def outline_request(job: LongformJob, *, words: int) -> tuple[tuple[dict[str, str], ...], dict[str, Any]]:
-    """The messages that ask for an outline of ``words`` words, and the inputs behind them."""
+def outline_request(job: LongformJob, *, words: int) -> tuple[tuple[dict[str, str], ...], dict[str, Any], int]:
+    """The messages that ask for an outline of ``words`` words, the inputs behind them, and
+    the most words such an outline needs (its reply is cut there: a looping outline is useless)."""
     sections = max(2, min(40, round(words / WORDS_PER_SECTION)))
     values = resolve_values(
         job.outline_template, {"request": job.request, "words": str(words), "sections": str(sections)}
     )
     prompt = render(job.outline_template.body, values)
     inputs = {**job.inputs, "step": "outline", "outline_template": job.outline_template.text, "words": words}
-    return chat_messages(job.system, prompt), inputs
+    return chat_messages(job.system, prompt), inputs, OUTLINE_WORDS_PER_SECTION * sections + 100
 
 
 def make_section_job(job: LongformJob, outline: Outline, i: int, *, folder: Path, document_fp: str) -> DocumentJob:
@@ -73,7 +75,8 @@ def make_section_job(job: LongformJob, outline: Outline, i: int, *, folder: Path
         messages=chat_messages(job.system, render(job.section_template.body, values)),
         sampling=job.sampling,
         inputs={"document": document_fp, "section": i, "section_template": job.section_template.text},
-        target_words=section.budget * 3 // 2,
+        target_words=section.budget,
+        asked_words=True,
     )
 
 

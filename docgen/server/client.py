@@ -172,6 +172,12 @@ class ReplyOutcome:
     finish_reason: str
     usage: dict[str, Any] | None
 
+    @property
+    def completion_tokens(self) -> int | None:
+        """The reply's tokens as the server counted them, when it did."""
+        value = self.usage.get("completion_tokens") if isinstance(self.usage, dict) else None
+        return value if isinstance(value, int) else None
+
 
 def stream_chat(
     *,

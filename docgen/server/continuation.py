@@ -29,27 +29,83 @@ CONTINUE_INSTRUCTION = (
 MIN_OVERLAP = 12
 
 
+def repetition_penalties(level: int, *, llama: bool) -> dict[str, float]:
+    """Sampling fields that push a model out of a loop, stronger at each ``level`` (1, 2, ...).
+
+    ``frequency_penalty`` and ``presence_penalty`` are OpenAI's fields, which vLLM, SGLang
+    and llama.cpp take too; llama.cpp's own ``repeat_penalty`` is added for it. A looping
+    model at temperature 0 loops again whatever the penalty, so the temperature rises too.
+    """
+    fields = {
+        "frequency_penalty": min(1.5, 0.4 * level + 0.2),
+        "presence_penalty": min(1.0, 0.3 * level),
+        "temperature": min(1.0, 0.5 + 0.15 * level),
+    }
+    if llama:
+        fields["repeat_penalty"] = min(1.5, 1.05 + 0.1 * level)
+    return fields
+
+
+def develop_instruction(*, words: int, target: int) -> str:
+    """The user turn that asks a model which stopped short to go on developing the document."""
+    return (
+        f"The document above is about {words} words long, but about {target} were asked for. "
+        "Continue it exactly from where it stops: develop the points it has not covered yet, "
+        "in the same format and voice. Do not repeat earlier text, do not add a preamble, "
+        "and do not conclude yet."
+    )
+
+
+def closing_instruction(*, words: int) -> str:
+    """The user turn that asks a model to bring its text to an end, within ``words`` words."""
+    return (
+        "Your previous reply was cut off. Continue it exactly from where it stops: finish the "
+        f"sentence and the point you were making, then bring the text to a natural close in at "
+        f"most {words} words. Do not start a new section, do not repeat earlier text, and add "
+        "no preamble or comment."
+    )
+
+
 def continuation_request(
-    *, messages: list[dict[str, Any]], partial: str, mode: str
+    *, messages: list[dict[str, Any]], partial: str, mode: str, instruction: str = CONTINUE_INSTRUCTION
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The messages and extra body fields that ask the server to continue ``partial``."""
+    """The messages and extra body fields that ask the server to continue ``partial``.
+
+    ``instruction`` is the user turn of ``instruct`` mode.
+    """
     assistant: dict[str, Any] = {"role": "assistant", "content": partial}
     if mode == "vllm":
         return [*messages, assistant], {"continue_final_message": True, "add_generation_prompt": False}
     if mode == "prefix":
         return [*messages, {**assistant, "prefix": True}], {}
     if mode == "instruct":
-        return [*messages, assistant, {"role": "user", "content": CONTINUE_INSTRUCTION}], {}
+        return [*messages, assistant, {"role": "user", "content": instruction}], {}
     return [*messages, assistant], {}
 
 
-def cut_tail(text: str, max_chars: int) -> str:
-    """The end of ``text`` to send as context: at most ``max_chars``, from a line start."""
-    if len(text) <= max_chars:
+def tail_begin(size: int, start: int, budget: int) -> int:
+    """Where the context tail begins, in bytes of the text: at most ``budget`` bytes before ``size``.
+
+    It moves forward in steps of a quarter of the budget, not with every byte written, so
+    consecutive continuation prompts share a long prefix and a server's prefix cache
+    (llama.cpp, vLLM, SGLang) re-evaluates only what is new.
+    """
+    over = size - start - budget
+    if over <= 0:
+        return start
+    step = max(1, budget // 4)
+    return start + -(-over // step) * step
+
+
+def from_boundary(text: str, *, at_line_start: bool) -> str:
+    """``text`` from its first line start (in the first half), else its first word start."""
+    if at_line_start:
         return text
-    tail = text[-max_chars:]
-    newline = tail.find("\n")
-    return tail[newline + 1 :] if 0 <= newline < max_chars // 2 else tail
+    newline = text.find("\n")
+    if 0 <= newline < len(text) // 2:
+        return text[newline + 1 :]
+    space = next((i for i, c in enumerate(text[:80]) if c.isspace()), -1)
+    return text[space + 1 :] if space >= 0 else text
 
 
 def mode_for_server(owned_by: str) -> str:

@@ -11,6 +11,7 @@ import httpx
 
 from docgen.errors import DocgenError
 from docgen.server.client import choose_model, list_models, make_client
+from docgen.server.context_window import discover_context_window
 from docgen.server.continuation import mode_for_server
 from docgen.server.probe_cache import cached_mode
 
@@ -25,6 +26,7 @@ class Policy:
     max_continuations: int = 30
     continue_mode: str = "auto"
     context_tail: int = 12000
+    context_window: int | None = None  # tokens; None: asked of the server
 
 
 class Session:
@@ -42,6 +44,8 @@ class Session:
         self._model = model
         self._owned_by: str | None = None
         self._mode: str | None = None if policy.continue_mode == "auto" else policy.continue_mode
+        self._window: int | None = policy.context_window
+        self._window_known = policy.context_window is not None
         self._lock = threading.Lock()
 
     @property
@@ -51,6 +55,17 @@ class Session:
             if self._model is None:
                 self._model, self._owned_by = choose_model(client=self.client, base_url=self.base_url)
             return self._model
+
+    def context_window(self) -> int | None:
+        """The model's context window in tokens: --context-window, else what the server says, else None."""
+        if not self._window_known:
+            window = discover_context_window(client=self.client, base_url=self.base_url, model=self.model)
+            self._window, self._window_known = window, True
+        return self._window
+
+    def learn_context_window(self, tokens: int) -> None:
+        """A context error named the window: believe it over a guess."""
+        self._window, self._window_known = tokens, True
 
     def for_model(self, model: str) -> Session:
         """A session for another model of the same server, over the same connection pool."""

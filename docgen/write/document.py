@@ -9,13 +9,15 @@ from typing import Any
 
 from docgen.errors import OutputError, OutputExistsError, ResumeError
 from docgen.inputs.jobs import DocumentJob
+from docgen.markdown.ending import clean_ending
 from docgen.markdown.finish import OutputFormat, finish_markdown
 from docgen.markdown.scan import MarkdownScanner
-from docgen.markdown.wordcount import WordCounter
+from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
+from docgen.write.chain_state import ChainState
 from docgen.write.partial import PartialDocument
 from docgen.write.progress import Progress, ProgressCallback, ignore_progress
-from docgen.write.reply_chain import ChainState, run_chain
+from docgen.write.reply_chain import run_chain
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,8 @@ def write_document(
             journal = {}  # the finished text was moved away (the journal's removal was cut short)
         resumed = bool(doc.size)
         state = ChainState(replies=list(journal.get("replies", [])))
-        scanner = MarkdownScanner()
-        counter = doc.count_words(also=scanner.feed)
-        progress = Progress(output=str(job.output), target_words=job.target_words, words=counter.words)
+        watch = TextWatch(doc)
+        progress = Progress(output=str(job.output), target_words=job.target_words, words=watch.words)
 
         def checkpoint(status: str = "writing") -> None:
             doc.write_journal(
@@ -118,24 +119,26 @@ def write_document(
                     messages=list(job.messages),
                     sampling=dict(job.sampling),
                     target_words=job.target_words,
-                    counter=counter,
-                    also=scanner.feed,
+                    develop=job.asked_words,
+                    word_limit=job.word_limit,
+                    watcher=watch,
                     state=state,
                     progress=progress,
-                    on_progress=_words_into(counter, on_progress),
+                    on_progress=_words_into(watch, on_progress),
                     checkpoint=checkpoint,
                 )
                 checkpoint("complete")
         except BaseException:
             doc.close_and_drop_if_empty()
             raise
-        report = finish_document(doc, job.output_format, title=job.title, scanner=scanner)
+        cut = job.target_words is not None and finish != "stop"  # stopped mid-writing: end it cleanly
+        words, report = finish_document(doc, job.output_format, title=job.title, watch=watch, cut=cut)
     progress.phase = "done"
-    progress.words = counter.words
+    progress.words = words
     on_progress(progress)
     return WriteResult(
         path=str(job.output),
-        words=counter.words,
+        words=words,
         tokens=_usage_tokens(state.replies),
         events=progress.tokens,
         seconds=round(time.monotonic() - started, 3),
@@ -144,30 +147,62 @@ def write_document(
         finish_reasons=tuple(r["finish_reason"] for r in state.replies),
         continuations=state.continuations,
         resumed=resumed,
-        warnings=tuple(_warnings(finish, state, job, counter.words, session)),
+        warnings=tuple(_warnings(finish, state, job, words)),
         markdown=report,
     )
 
 
-def finish_document(doc: PartialDocument, fmt: OutputFormat, *, title: str, scanner: MarkdownScanner) -> dict[str, Any]:
-    """Put the finished text in place in its format; return the Markdown check's report.
+class TextWatch:
+    """The word count and Markdown scan of the text as it is written (a reply chain's Watcher)."""
 
-    Plain ``.md`` is renamed into place and checked by ``scanner``, which saw the text
-    as it streamed: nothing is read back. Other formats parse the whole text once.
+    def __init__(self, doc: PartialDocument) -> None:
+        self.reset(doc)
+
+    @property
+    def words(self) -> int:
+        return self.counter.words
+
+    def add(self, text: str) -> None:
+        self.counter.add(text)
+        self.scanner.feed(text)
+
+    def reset(self, doc: PartialDocument) -> None:
+        self.scanner = MarkdownScanner()
+        self.counter = doc.count_words(also=self.scanner.feed)
+
+
+def finish_document(
+    doc: PartialDocument, fmt: OutputFormat, *, title: str, watch: TextWatch, cut: bool = False
+) -> tuple[int, dict[str, Any]]:
+    """Put the finished text in place in its format; return its words and the Markdown check's report.
+
+    With ``cut``, the text is first brought back to its last complete sentence or block
+    (the partial file keeps every byte received until the rename). Plain ``.md`` that
+    needs no cut is renamed into place and checked by the scanner that saw it stream:
+    nothing is read back. Everything else parses the whole text once.
     """
-    if not fmt.needs_text:
+    if not fmt.needs_text and not cut:
         doc.finish()
-        return scanner.report()
-    rendered, report = finish_markdown(doc.read_all(), fmt=fmt, title=title)
-    doc.finish(rendered)
-    return report
+        return watch.words, watch.scanner.report()
+    text = doc.read_all()
+    words = watch.words
+    note = ""
+    if cut:
+        kept, note = clean_ending(text)
+        if kept != text:
+            text, words = kept, count_words(kept)
+    rendered, report = finish_markdown(text, fmt=fmt, title=title)
+    if note:
+        report["fixed"] = [*report.get("fixed", []), note]
+    doc.finish(rendered if rendered is not None else text if note else None)
+    return words, report
 
 
-def _words_into(counter: WordCounter, on_progress: ProgressCallback) -> ProgressCallback:
+def _words_into(watch: TextWatch, on_progress: ProgressCallback) -> ProgressCallback:
     """``on_progress``, with the words counted so far filled in."""
 
     def update(p: Progress) -> None:
-        p.words = counter.words
+        p.words = watch.words
         on_progress(p)
 
     return update
@@ -179,13 +214,11 @@ def _usage_tokens(replies: list[dict[str, Any]]) -> int | None:
     return sum(counts) if counts else None
 
 
-def _warnings(finish: str, state: ChainState, job: DocumentJob, words: int, session: Session) -> list[str]:
-    out = []
-    if finish == "length":
-        if job.target_words is not None and words >= job.target_words:
-            out.append("stopped at the --words target while the model was still writing")
-        else:
-            out.append(f"stopped after {state.continuations} continuations (--max-continuations) mid-reply")
-    elif finish not in ("stop", "length"):
+def _warnings(finish: str, state: ChainState, job: DocumentJob, words: int) -> list[str]:
+    out = list(state.notes)
+    target = job.target_words
+    if target is not None and words > target * 1.1:
+        out.append(f"exceeded the target: {words:,} words of {target:,} asked for")
+    if finish not in ("stop", "length", "target"):
         out.append(f"the model stopped with finish_reason {finish!r}; the text may be incomplete")
     return out

@@ -22,10 +22,9 @@ from docgen.errors import OutputError, ResumeError
 from docgen.inputs.jobs import DocumentJob, LongformJob, fingerprint
 from docgen.inputs.outline_prompts import make_section_job, planned_words, with_previous
 from docgen.markdown.outline import Outline
-from docgen.markdown.scan import MarkdownScanner
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
-from docgen.write.document import WriteResult, finish_document, write_document
+from docgen.write.document import TextWatch, WriteResult, finish_document, write_document
 from docgen.write.files import atomic_write, sidecar
 from docgen.write.outline_plan import plan_outline, read_outline
 from docgen.write.partial import PartialDocument
@@ -184,12 +183,10 @@ def _stitch(
         parts.append(f"## {section.title}\n\n{body}\n\n")
         section_stats.append({"title": section.title, "budget": section.budget, "words": _count(section_job.output)})
     text = "".join(parts).rstrip("\n") + "\n"
-    scanner = MarkdownScanner()
-    scanner.feed(text)
     with PartialDocument(job.output) as doc:
         doc.discard()
         doc.append(text)
-        report = finish_document(doc, job.output_format, title=job.title, scanner=scanner)
+        _, report = finish_document(doc, job.output_format, title=job.title, watch=TextWatch(doc))
     shutil.rmtree(folder, ignore_errors=True)
     words = sum(int(s["words"]) for s in section_stats)
     progress.phase, progress.words = "done", words

@@ -31,12 +31,16 @@ def plan_outline(
     instead. A partial outline of the same inputs is continued; one of other inputs is
     set aside as ``.part.bak``.
     """
-    messages, inputs = outline_request(job, words=words)
+    messages, inputs, word_limit = outline_request(job, words=words)
     problems: list[str] = []
     for attempt in range(OUTLINE_ATTEMPTS):
         if not (reuse and attempt == 0 and output.exists()):
             outline_job = DocumentJob(
-                output=output, messages=messages, sampling=job.sampling, inputs={**inputs, "attempt": attempt}
+                output=output,
+                messages=messages,
+                sampling=job.sampling,
+                inputs={**inputs, "attempt": attempt},
+                word_limit=word_limit,
             )
             try:
                 write_document(

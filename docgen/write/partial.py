@@ -27,6 +27,7 @@ from typing import Any
 
 from docgen.errors import OutputError
 from docgen.markdown.wordcount import WordCounter
+from docgen.server.continuation import from_boundary, tail_begin
 from docgen.write.files import atomic_write, sidecar, sync_folder
 
 JOURNAL_VERSION = 1
@@ -152,6 +153,19 @@ class PartialDocument:
             ) from None
         self.size += len(data)
 
+    def truncate(self, size: int) -> None:
+        """Cut the text back to its first ``size`` bytes (a loop the model wrote is dropped)."""
+        size = max(0, min(size, self.size))
+        with open(self.part, "rb") as f:  # never inside a character
+            f.seek(max(0, size - 4))
+            head = f.read(size - max(0, size - 4))
+        size -= len(head) - utf8_complete_length(head)
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError as exc:
+            raise OutputError(f"cannot truncate {self.part}: {exc.strerror}") from None
+        self.size = size
+
     def sync(self) -> None:
         if self._fd >= 0:
             try:
@@ -170,6 +184,20 @@ class PartialDocument:
             start += 1
         text = data[start:].decode("utf-8", "replace")
         return text[-max_chars:] if len(text) > max_chars else text
+
+    def read_context(self, budget: int, *, start: int = 0) -> str:
+        """The tail of the text after byte ``start`` to send back when continuing (see ``tail_begin``)."""
+        begin = tail_begin(self.size, start, budget)
+        with open(self.part, "rb") as f:
+            f.seek(max(start, begin - 1))
+            data = f.read(self.size - max(start, begin - 1))
+        at_line_start = begin == start
+        if begin > start:
+            at_line_start, data = data[:1] == b"\n", data[1:]
+        skip = 0
+        while skip < len(data) and skip < 4 and 0x80 <= data[skip] < 0xC0:
+            skip += 1
+        return from_boundary(data[skip:].decode("utf-8", "replace"), at_line_start=at_line_start and not skip)
 
     def read_all(self) -> str:
         return self.part.read_bytes()[: self.size].decode("utf-8", "replace")

@@ -1,58 +1,76 @@
-"""One piece of text written by as many replies as it takes: retries and continuations.
+"""One piece of text written by as many replies as it takes: retries, continuations, length.
 
-A chain starts at a byte offset of the partial file. Each reply streams onto the end
-of the file. A reply that stops at ``length`` is continued; a reply that breaks off
-(dropped connection, stall, 429/5xx, a mid-stream error) is retried after a backoff,
-and the retry is a continuation of whatever reached the file, never a restart.
+A chain starts at a byte offset of the partial file. Each reply streams onto the end of
+the file. A reply that stops at ``length`` is continued; a reply that breaks off (dropped
+connection, stall, 429/5xx, a mid-stream error) is retried after a backoff, and the retry
+is a continuation of whatever reached the file, never a restart.
+
+With a word target the chain keeps to it (see ``length.py``): replies are capped, the
+stream is stopped once the body is long enough, a short closing continuation ends the
+text, and a model that stops far short is asked to develop it. A reply that loops is
+stopped, the loop dropped from the file, and the chain goes on with repetition penalties.
+Every request counts toward a hard limit, so no server can keep a chain busy forever.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from docgen.errors import DocgenError, RejectedError, StreamError
-from docgen.markdown.wordcount import WordCounter
+from docgen.errors import DocgenError, RejectedError, StreamError, UnfinishedError
 from docgen.server.chat_stream import ChatStreamDecoder
-from docgen.server.client import stream_chat
-from docgen.server.continuation import OverlapTrimmer, continuation_request, cut_tail
+from docgen.server.client import ReplyOutcome, stream_chat
+from docgen.server.context_window import context_limit_from_error, estimate_tokens, is_context_error
+from docgen.server.continuation import (
+    CONTINUE_INSTRUCTION,
+    OverlapTrimmer,
+    closing_instruction,
+    continuation_request,
+    develop_instruction,
+    repetition_penalties,
+)
 from docgen.server.request import chat_body
 from docgen.server.session import Session
+from docgen.write.chain_state import ChainState, Watcher
+from docgen.write.length import SHORT, LengthBudget, closing_words, sentence_end_at
+from docgen.write.loops import LoopDetector
 from docgen.write.partial import PartialDocument
 from docgen.write.progress import Progress, ProgressCallback
+from docgen.write.retry import wait_to_retry
 
 # finish reasons that mean the server failed, not that the model finished
 FAILED_FINISH = frozenset({"abort", "error", "network_error", "insufficient_system_resource"})
-BACKOFF_CAP = 60.0
-RETRY_AFTER_CAP = 300.0
+MAX_LOOPS = 4  # loops dropped, each with stronger penalties, before the chain gives up on the model
+MAX_DEVELOP = 4  # times a model that stopped short is asked to go on
+LOOP_CONTEXT = 2000  # characters of the text before a reply that its loop check sees
+MIN_ROOM = 256  # tokens a reply must have in the context window before the tail is shrunk
+
+
+class _Stop(Exception):
+    """Raised from inside a stream to end the reply: ``why`` is ``target`` or ``loop``."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 @dataclass
-class ChainState:
-    """A chain's record, kept in the journal."""
+class _Reply:
+    """One request: what it asks for and how its stream is watched."""
 
-    replies: list[dict[str, Any]]
-
-    @property
-    def continuations(self) -> int:
-        return max(0, len(self.replies) - 1)
-
-
-def _delay(attempt: int, base: float, retry_after: float | None) -> float:
-    if retry_after is not None:
-        return min(retry_after, RETRY_AFTER_CAP)
-    return float(min(BACKOFF_CAP, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
-
-
-def _sleep(seconds: float, progress: Progress, on_progress: ProgressCallback) -> None:
-    """Wait, reporting progress every half second, so a caller can cancel by raising from it."""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        time.sleep(min(0.5, left))
-        on_progress(progress)
+    kind: str  # write (first or continuing), develop, close
+    body: dict[str, Any]
+    trimmer: OverlapTrimmer | None
+    stop_words: int | None  # stop the stream at a sentence end past this many words
+    hard_words: int | None  # stop it here whatever
+    loops: LoopDetector
+    size_before: int
+    words_before: int
+    events: int = 0  # content events received: about one token each
+    text: list[str] = field(default_factory=list)
+    crossed: str = ""  # text written since ``stop_words`` was passed
 
 
 def run_chain(
@@ -63,58 +81,232 @@ def run_chain(
     messages: list[dict[str, Any]],
     sampling: dict[str, Any],
     target_words: int | None,
-    counter: WordCounter,
+    watcher: Watcher,
     state: ChainState,
-    also: Callable[[str], None] | None = None,
     progress: Progress,
     on_progress: ProgressCallback,
     checkpoint: Callable[[], None],
+    word_limit: int | None = None,
+    develop: bool = True,
 ) -> str:
-    """Write replies onto ``doc`` until the model stops; return the last finish reason.
+    """Write replies onto ``doc`` until the text is done; return the last finish reason.
 
-    ``counter`` counts this chain's words (it starts from the text already there), and
-    ``also`` sees every piece of text as it is written.
-    ``checkpoint`` is called after each reply, to journal ``state``.
+    ``watcher`` counts the words (it starts from the text already there) and sees every
+    piece of text as it is written. ``checkpoint`` is called after each reply, to journal
+    ``state``. ``word_limit`` caps a text that has no target to keep to (an outline). With
+    ``develop``, a model that stops far short of the target is asked to go on (the target
+    was asked for, not a template's default).
     """
-    policy = session.policy
-    attempts = 0
-    context_tail = policy.context_tail
+    budget = LengthBudget(target_words)
+    chain = _Chain(session, doc, start, messages, sampling, budget, word_limit, watcher, state, develop)
+    return chain.run(progress, on_progress, checkpoint)
+
+
+@dataclass
+class _Chain:
+    session: Session
+    doc: PartialDocument
+    start: int
+    messages: list[dict[str, Any]]
+    sampling: dict[str, Any]
+    budget: LengthBudget
+    word_limit: int | None
+    watcher: Watcher
+    state: ChainState
+    develop: bool
+    penalties: dict[str, Any] = field(default_factory=dict)
+    context_tail: int = 0
     usage_refused: RejectedError | None = None  # a 400 that dropping stream_options may cure
-    while True:
-        continuing = doc.size > start
-        trimmer: OverlapTrimmer | None = None
-        msgs: list[dict[str, Any]] = messages
-        extra: dict[str, Any] = {}
-        if continuing:
-            mode = session.continue_mode()
-            tail = cut_tail(doc.read_tail(context_tail, start=start), context_tail)
-            msgs, extra = continuation_request(messages=messages, partial=tail, mode=mode)
-            if mode in ("instruct", "prefill"):  # instruct models repeat; llama.cpp echoes the prefill
-                trimmer = OverlapTrimmer(tail, whole_only=mode == "prefill")
+    reply_limit: int = 0  # max_tokens halved after a context overflow with no tail to shrink
+    replies: int = 0  # this run's
+    developed: int = 0
+    loops: int = 0
+
+    def run(self, progress: Progress, on_progress: ProgressCallback, checkpoint: Callable[[], None]) -> str:
+        policy = self.session.policy
+        self.context_tail = policy.context_tail
+        max_requests = (policy.max_continuations + 1) * (policy.retries + 1)
+        attempts = 0
+        kind: str | None = "write"
+        while True:
+            if self.state.requests >= max_requests:
+                raise UnfinishedError(
+                    f"gave up after {self.state.requests} requests (--retries {policy.retries}, "
+                    f"--max-continuations {policy.max_continuations}) without finishing the text",
+                    hint="the server keeps failing or stopping early; check it, or raise the limits",
+                )
+            self.state.requests += 1
+            reply = self._request(kind or "write")
+            try:
+                outcome = self._stream(reply, progress, on_progress)
+            except RejectedError as exc:
+                if self._cured(exc, reply):
+                    continue
+                raise
+            except DocgenError as exc:
+                if not exc.retryable:
+                    raise
+                if self._shrink_for(exc):
+                    continue
+                if self.doc.size > reply.size_before + 1000:
+                    attempts = 0  # it got somewhere: the budget is for failures in a row
+                attempts += 1
+                if attempts > policy.retries:
+                    raise
+                wait_to_retry(exc, attempts, policy=policy, progress=progress, on_progress=on_progress)
+                continue
+            attempts = 0
+            if self.usage_refused is not None:
+                self.session.include_usage = False  # the server refuses stream_options: never send it again
+                self.usage_refused = None
+            self.replies += 1
+            tokens = outcome.completion_tokens
+            self.state.replies.append(
+                {
+                    "finish_reason": outcome.finish_reason,
+                    "usage": outcome.usage,
+                    "bytes": self.doc.size - reply.size_before,
+                    "events": reply.events,
+                }
+            )
+            self.budget.observe(words=self.watcher.words - reply.words_before, tokens=tokens or reply.events)
+            checkpoint()
+            kind = self._next(reply, outcome.finish_reason)
+            if kind is None:
+                return outcome.finish_reason
+
+    def _next(self, reply: _Reply, finish: str) -> str | None:
+        """What to ask for after a reply that ended with ``finish``; None when the text is done."""
+        policy, target, words = self.session.policy, self.budget.target, self.watcher.words
+        written = self.doc.size - reply.size_before
+        more = self.replies <= policy.max_continuations
+        if finish == "loop":
+            self.loops += 1
+            if self.loops > MAX_LOOPS:
+                raise UnfinishedError(
+                    f"the model kept repeating itself ({reply.loops.description}); the loops were dropped",
+                    hint="try another model or a higher --temperature",
+                )
+            self.state.notes.append(f"dropped a loop: {reply.loops.description}")
+            llama = self.session.continue_mode() == "prefill"
+            self.penalties = repetition_penalties(self.loops, llama=llama)
+            floor = self.sampling.get("temperature")
+            if isinstance(floor, int | float):
+                self.penalties["temperature"] = max(floor, self.penalties["temperature"])
+            return "write"  # from where the loop began, now with penalties
+        if finish == "length" and written == 0 and reply.kind != "close":
+            raise RejectedError(
+                f"the model used its whole max_tokens ({reply.body.get('max_tokens', 'server default')}) "
+                "without writing any text (a reasoning model still thinking?)",
+                hint="raise --max-tokens",
+            )
+        if finish == "stop" and self.doc.size == self.start:
+            raise StreamError("the server's reply was empty", hint="check the model and the prompt")
+        if reply.kind == "close" or (self.word_limit is not None and words >= self.word_limit):
+            return None
+        if target is not None and words >= (self.budget.body_target or target):
+            return "close" if finish != "stop" and more else None
+        if finish in ("length", "target"):
+            if more:
+                return "write"
+            if target is not None and words >= SHORT * target:
+                return None
+            raise UnfinishedError(
+                f"the model was still writing after {policy.max_continuations} continuations "
+                f"({words:,} words" + (f" of {target:,})" if target else ")"),
+                hint="raise --max-continuations or --max-tokens",
+            )
+        if target is None or words >= SHORT * target or not self.develop:
+            return None
+        if reply.kind == "develop" and self.watcher.words - reply.words_before < 20:
+            self.state.notes.append(f"the model stopped at {words:,} of {target:,} words and would not go on")
+            return None
+        if self.developed < MAX_DEVELOP and more:
+            self.developed += 1
+            return "develop"
+        self.state.notes.append(f"the model stopped at {words:,} of {target:,} words")
+        return None
+
+    # -- one request -------------------------------------------------------------------
+    def _messages(self, kind: str) -> tuple[list[dict[str, Any]], dict[str, Any], OverlapTrimmer | None]:
+        """The messages (and extra body fields) of a request of ``kind``, and the seam's trimmer."""
+        doc, target = self.doc, self.budget.target
+        if doc.size <= self.start:
+            return self.messages, {}, None
+        mode = self.session.continue_mode()
+        instruction = CONTINUE_INSTRUCTION
+        if kind == "develop" and target is not None:
+            mode, instruction = "instruct", develop_instruction(words=self.watcher.words, target=target)
+        elif kind == "close" and target is not None and mode == "instruct":
+            # a server that continues a final assistant message goes on mid-sentence by itself, and the
+            # stream is stopped at the next sentence end; one that cannot is asked to close in words
+            instruction = closing_instruction(words=closing_words(target))
+        tail = doc.read_context(self.context_tail, start=self.start)
+        msgs, extra = continuation_request(messages=self.messages, partial=tail, mode=mode, instruction=instruction)
+        trimmer = None
+        if mode in ("instruct", "prefill"):  # instruct models repeat; llama.cpp echoes the prefill
+            trimmer = OverlapTrimmer(tail, whole_only=mode == "prefill")
+        return msgs, extra, trimmer
+
+    def _request(self, kind: str) -> _Reply:
+        doc, budget, words = self.doc, self.budget, self.watcher.words
+        cap = budget.reply_cap(words, closing=kind == "close")
+        if self.word_limit is not None:
+            cap = budget.tokens_for(max(0, self.word_limit - words) + 20)
+        # the window matters once a tail goes back, or once the server said a request did not fit
+        window = self.session.context_window() if doc.size > self.start or self.reply_limit else None
+        while True:
+            msgs, extra, trimmer = self._messages(kind)
+            if window is None:
+                break
+            room = window - sum(estimate_tokens(str(m.get("content", ""))) + 8 for m in msgs) - 16
+            if room >= MIN_ROOM or self.context_tail <= 1000 or doc.size <= self.start:
+                cap = max(16, min(cap or room, room))  # prompt + reply must fit the window
+                break
+            self.context_tail //= 2  # the tail leaves too little room for a reply
+        sampling = {**self.sampling, **self.penalties}
+        if self.reply_limit:
+            cap = min(cap or self.reply_limit, self.reply_limit)
+        if cap is not None:
+            sampling["max_tokens"] = min(cap, sampling.get("max_tokens") or cap)
         body = chat_body(
-            model=session.model,
+            model=self.session.model,
             messages=msgs,
             sampling=sampling,
-            include_usage=session.include_usage and usage_refused is None,
+            include_usage=self.session.include_usage and self.usage_refused is None,
             extra=extra,
         )
+        stop_words = hard_words = self.word_limit
+        if self.word_limit is None and budget.target is not None:
+            stop_words = budget.target if kind == "close" else budget.body_target
+            hard_words = (stop_words or 0) + closing_words(budget.target) // 2 + 10
+        before = doc.read_tail(LOOP_CONTEXT, start=self.start) if doc.size > self.start else ""
+        loops = LoopDetector(text_before=before)
+        return _Reply(kind, body, trimmer, stop_words, hard_words, loops, doc.size, words)
 
-        def write(text: str, trimmer: OverlapTrimmer | None = trimmer) -> None:
-            if trimmer is not None:
-                text = trimmer.feed(text)
-                if not text:
-                    return
-            doc.append(text)
-            counter.add(text)
-            if also is not None:
-                also(text)
-
+    def _stream(self, reply: _Reply, progress: Progress, on_progress: ProgressCallback) -> ReplyOutcome:
         tokens_before = progress.tokens
 
-        def tick(decoder: ChatStreamDecoder, base: int = tokens_before) -> None:
-            progress.tokens = base + decoder.content_events
+        def write(text: str) -> None:
+            if reply.trimmer is not None:
+                text = reply.trimmer.feed(text)
+                if not text:
+                    return
+            self._append(reply, text)
+            reply.loops.feed(text)
+            if reply.loops.loop_start is not None:
+                raise _Stop("loop")
+            words = self.watcher.words
+            if reply.stop_words is not None and words >= reply.stop_words:
+                reply.crossed += text
+                if sentence_end_at(reply.crossed) is not None or words >= (reply.hard_words or words):
+                    raise _Stop("target")
+
+        def tick(decoder: ChatStreamDecoder) -> None:
+            reply.events = decoder.content_events
+            progress.tokens = tokens_before + decoder.content_events
             progress.reasoning_tokens = decoder.reasoning_events
-            progress.section_words = counter.words
+            progress.section_words = self.watcher.words
             if decoder.content_events:
                 if progress.writing_since is None:
                     progress.writing_since = time.monotonic()
@@ -124,64 +316,66 @@ def run_chain(
                 progress.phase = "thinking"
             on_progress(progress)
 
-        size_before = doc.size
-        progress.continuation = len(state.replies)
+        progress.continuation = len(self.state.replies)
         progress.phase = "connecting"
         on_progress(progress)
         try:
             outcome = stream_chat(
-                client=session.client,
-                base_url=session.base_url,
-                body=body,
-                idle_timeout=policy.idle_timeout,
+                client=self.session.client,
+                base_url=self.session.base_url,
+                body=reply.body,
+                idle_timeout=self.session.policy.idle_timeout,
                 on_text=write,
                 on_tick=tick,
             )
-            if trimmer is not None:
-                write(trimmer.flush(), None)
-            if outcome.finish_reason in FAILED_FINISH:
-                raise StreamError(f"the server stopped the reply with finish_reason {outcome.finish_reason!r}")
-        except RejectedError as exc:
-            if exc.status == 400 and "stream_options" in body:
-                usage_refused = exc  # some servers refuse stream_options: try once without
-                continue
-            if usage_refused is not None:
-                raise usage_refused from None  # that was not it: report the first refusal
-            if exc.status == 400 and continuing and context_tail > 1000 and "context" in exc.message.lower():
-                context_tail //= 2  # the prompt plus the tail is too long for the model
-                continue
-            raise
-        except DocgenError as exc:
-            if not exc.retryable:
-                raise
-            if doc.size > size_before:
-                attempts = 0  # it got somewhere: the budget is for failures in a row
-            attempts += 1
-            if attempts > policy.retries:
-                raise
-            delay = _delay(attempts, policy.backoff, getattr(exc, "retry_after", None))
-            progress.phase = "retrying"
-            progress.note = f"{exc.message} (retry {attempts}/{policy.retries} in {delay:.0f}s)"
-            _sleep(delay, progress, on_progress)
-            progress.note = ""
-            continue
-        if usage_refused is not None:
-            session.include_usage = False  # the server refuses stream_options: never send it again
-            usage_refused = None
-        attempts = 0
-        state.replies.append(
-            {"finish_reason": outcome.finish_reason, "usage": outcome.usage, "bytes": doc.size - size_before}
-        )
-        checkpoint()
-        if outcome.finish_reason == "length" and doc.size == size_before:
-            raise RejectedError(
-                f"the model used its whole max_tokens ({sampling.get('max_tokens', 'server default')}) "
-                "without writing any text (a reasoning model still thinking?)",
-                hint="raise --max-tokens",
-            )
-        if outcome.finish_reason != "length":
-            return outcome.finish_reason or "stop"
-        if target_words is not None and counter.words >= target_words:
-            return "length"
-        if state.continuations >= policy.max_continuations:
-            return "length"
+        except _Stop as stop:
+            if stop.why == "loop":
+                self._drop_loop(reply)
+            elif reply.trimmer is not None:
+                self._append(reply, reply.trimmer.flush())
+            return ReplyOutcome(stop.why, None)
+        if reply.trimmer is not None:
+            self._append(reply, reply.trimmer.flush())
+        if outcome.finish_reason in FAILED_FINISH:
+            raise StreamError(f"the server stopped the reply with finish_reason {outcome.finish_reason!r}")
+        return outcome
+
+    def _append(self, reply: _Reply, text: str) -> None:
+        if text:
+            self.doc.append(text)
+            self.watcher.add(text)
+            reply.text.append(text)
+
+    def _drop_loop(self, reply: _Reply) -> None:
+        """Cut the file back to where the reply's loop began, and recount what is left."""
+        kept = "".join(reply.text)[: reply.loops.loop_start or 0]
+        self.doc.truncate(reply.size_before + len(kept.encode("utf-8", "surrogatepass")))
+        reply.text = [kept]
+        self.watcher.reset(self.doc)
+
+    # -- refusals that a changed request cures -------------------------------------------
+    def _cured(self, exc: RejectedError, reply: _Reply) -> bool:
+        """Can the request be changed so the server accepts it? Then it is, and True."""
+        if exc.status == 400 and "stream_options" in reply.body and not is_context_error(exc.message):
+            self.usage_refused = exc  # some servers refuse stream_options: try once without
+            return True
+        if self.usage_refused is not None:
+            raise self.usage_refused from None  # that was not it: report the first refusal
+        return exc.status == 400 and self._shrink_for(exc)
+
+    def _shrink_for(self, exc: DocgenError) -> bool:
+        """A context-overflow refusal (400, or llama.cpp's mid-stream error): halve the tail to fit."""
+        if not is_context_error(exc.message):
+            return False
+        limit = context_limit_from_error(exc.message)
+        learned = limit is not None and limit != self.session.context_window()
+        if limit is not None:
+            self.session.learn_context_window(limit)
+        if self.doc.size > self.start and self.context_tail > 1000:
+            self.context_tail //= 2
+            return True
+        asked = self.reply_limit or self.budget.tokens_for(self.budget.target or 0) or 0
+        if asked > 64:  # nothing to cut from the prompt: ask for a shorter reply instead
+            self.reply_limit = asked // 2
+            return True
+        return learned  # the next request is sized to the window it named

@@ -1,0 +1,182 @@
+"""The document that was asked for, against the scripted server: length, endings, loops, bounds."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from sse_server import Fault, Script
+
+from docgen.markdown.ending import ends_cleanly
+from docgen.markdown.wordcount import count_words, length_score
+from docgen.write.length import LengthBudget, closing_words, sentence_end_at
+
+_VOCAB = [
+    "press",
+    "paper",
+    "ink",
+    "type",
+    "guild",
+    "city",
+    "book",
+    "print",
+    "trade",
+    "reader",
+    "church",
+    "scholar",
+    "market",
+    "letter",
+    "page",
+]
+
+
+def prose(words: int, seed: int = 0) -> str:
+    """Markdown of real sentences and paragraphs under headings, unique enough that any tail locates."""
+    rng = random.Random(seed)
+    out, count, n = ["# A history of print\n\n"], 0, 0
+    while count < words:
+        sentences = []
+        for _ in range(rng.randint(2, 5)):
+            length = rng.randint(6, 14)
+            body = " ".join(f"{rng.choice(_VOCAB)}{rng.choice('aeiou')}{rng.randint(10, 99)}" for _ in range(length))
+            sentences.append(body[0].upper() + body[1:] + ".")
+            count += length
+        out.append(" ".join(sentences) + "\n\n")
+        n += 1
+        if n % 4 == 0:
+            out.append(f"## Part {n // 4}\n\n")
+    return "".join(out)
+
+
+def _write(docgen, server, out: Path, *extra: str) -> tuple[int, dict, str]:  # type: ignore[no-untyped-def]
+    code, stdout, err = docgen(
+        "write", "--topic", "print", "-o", str(out), "--base-url", server.base_url, "--backoff", "0", "--json", *extra
+    )
+    return code, (json.loads(stdout) if stdout.strip() else {}), err
+
+
+@pytest.mark.parametrize("words", [300, 2000, 8000])
+def test_a_model_that_never_stops_gets_the_length_asked_for(tmp_path: Path, serve, docgen, words: int) -> None:
+    document = prose(words * 4, seed=words)
+    server = serve(Script(document=document))  # it would stream four times the target in one reply
+    out = tmp_path / "doc.md"
+    code, summary, err = _write(docgen, server, out, "--words", str(words))
+    assert code == 0, err
+    text = out.read_text(encoding="utf-8")
+    assert document.startswith(text.rstrip("\n"))
+    assert length_score(words, summary["words"]) >= 90, summary
+    assert ends_cleanly(text) and text.rstrip().endswith(".")
+    first = server.recorder.chats[0]["body"]
+    assert first["max_tokens"] < words * 1.5  # each reply is capped from the words still wanted
+    assert "exceeded" not in err
+
+
+def test_the_target_stops_the_stream_inside_the_reply(tmp_path: Path, serve, docgen) -> None:
+    document = prose(3000, seed=1)
+    server = serve(Script(document=document))
+    code, summary, err = _write(docgen, server, tmp_path / "doc.md", "--words", "400")
+    assert code == 0, err
+    sent = sum(len(c.get("wire", b"")) for c in server.recorder.chats)
+    assert len(server.recorder.chats) <= 2  # the body, stopped at the target, and one closing
+    # the first reply's stream was abandoned: far less than the whole document was read
+    assert summary["words"] < 480 and sent > 0
+
+
+def test_a_model_that_stops_short_is_asked_to_develop(tmp_path: Path, serve, docgen) -> None:
+    short = prose(120, seed=2)
+    longer = short + prose(600, seed=3).removeprefix("# A history of print\n\n")
+    server = serve(Script(document=short, documents={"Continue it exactly": longer}, flavour="openai"))
+    out = tmp_path / "doc.md"
+    code, summary, err = _write(docgen, server, out, "--words", "500")
+    assert code == 0, err
+    develop = [c for c in server.recorder.chats if "develop the points" in json.dumps(c["body"]["messages"])]
+    assert develop, "the model stopped at about 120 of 500 words and was not asked to go on"
+    assert length_score(500, summary["words"]) >= 90, summary
+    assert out.read_text(encoding="utf-8").startswith(short)
+
+
+def test_a_short_document_the_model_will_not_develop_is_reported_honestly(tmp_path: Path, serve, docgen) -> None:
+    server = serve(Script(document=prose(120, seed=4)))
+    code, summary, err = _write(docgen, server, tmp_path / "doc.md", "--words", "500")
+    assert code == 0, err
+    assert any("would not go on" in w for w in summary["warnings"])
+    assert len(server.recorder.chats) == 2  # asked once; it had nothing more
+
+
+def test_a_template_default_target_is_not_developed(tmp_path: Path, serve, docgen) -> None:
+    server = serve(Script(document=prose(120, seed=5)))
+    code, _, err = _write(docgen, server, tmp_path / "doc.md")
+    assert code == 0, err
+    assert len(server.recorder.chats) == 1
+
+
+def test_a_loop_is_dropped_and_the_model_moves_on_with_penalties(tmp_path: Path, serve, docgen) -> None:
+    intro = prose(150, seed=6)
+    line = "The printing press changed how people shared their ideas with each other.\n\n"
+    looping = intro + line * 40
+    escaped = intro + line + prose(600, seed=7).removeprefix("# A history of print\n\n")
+    server = serve(Script(document=looping, documents={"Continue it exactly": escaped}, flavour="openai"))
+    out = tmp_path / "doc.md"
+    code, summary, err = _write(docgen, server, out, "--words", "500", "--temperature", "0")
+    assert code == 0, err
+    text = out.read_text(encoding="utf-8")
+    assert text.count(line.strip()) == 1  # the first copy stays, the repeats are gone
+    assert escaped.startswith(text.rstrip("\n"))
+    assert any("dropped a loop" in w for w in summary["warnings"])
+    after = server.recorder.chats[1]["body"]
+    assert after["frequency_penalty"] > 0 and after["presence_penalty"] > 0 and after["temperature"] > 0
+
+
+def test_a_model_that_only_loops_is_given_up_on_with_exit_13(tmp_path: Path, serve, docgen) -> None:
+    intro = prose(100, seed=8)
+    line = "Every chapter of this story repeats the very same sentence again and again.\n\n"
+    server = serve(Script(document=intro + line * 200))
+    out = tmp_path / "doc.md"
+    code, _, err = _write(docgen, server, out, "--words", "2000")
+    assert code == 13, err
+    assert "kept repeating itself" in err and "run the same command again" in err
+    assert len(server.recorder.chats) <= 6
+    assert (tmp_path / "doc.md.part").read_text(encoding="utf-8").count(line.strip()) == 1
+
+
+def test_a_server_that_always_aborts_cannot_keep_docgen_busy(tmp_path: Path, serve, docgen) -> None:
+    faults = [Fault("finish", after=1, reason="abort")] * 300
+    server = serve(Script(document=prose(500), faults=faults))
+    code, _, err = _write(docgen, server, tmp_path / "doc.md", "--retries", "2", "--max-continuations", "3")
+    assert code in (10, 13), err
+    assert len(server.recorder.chats) <= (3 + 1) * (2 + 1)
+
+
+def test_an_empty_reply_is_an_error_not_an_empty_document(tmp_path: Path, serve, docgen) -> None:
+    server = serve(Script(document=""))
+    out = tmp_path / "doc.md"
+    code, _, err = _write(docgen, server, out, "--words", "300")
+    assert code == 10 and "empty" in err
+    assert not out.exists()
+
+
+# -- the budget itself ---------------------------------------------------------------------
+
+
+def test_the_budget_starts_low_and_learns_tokens_per_word() -> None:
+    budget = LengthBudget(1000)
+    first = budget.reply_cap(0)
+    assert first is not None and first < 1000 * 1.5
+    budget.observe(words=400, tokens=800)
+    assert budget.tokens_per_word == 2.0
+    assert budget.reply_cap(400) == budget.tokens_for(1000 - closing_words(1000) - 400)
+    assert LengthBudget(None).reply_cap(0) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "end"),
+    [("One. Two", 5), ("no end yet", None), ("Done!\n", 6), ("a\n\nb", 3), ("v3.5 is out", None), ("句子。后", 3)],
+)
+def test_sentence_ends(text: str, end: int | None) -> None:
+    assert sentence_end_at(text) == end
+
+
+def test_prose_helper_counts_like_docgen() -> None:
+    assert count_words(prose(1000)) >= 1000
