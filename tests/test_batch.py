@@ -30,7 +30,7 @@ def test_concurrent_jobs_with_faults_are_all_byte_exact(tmp_path: Path, serve, d
     faults = [None, Fault("drop", after=900), None, Fault("status", status=503), Fault("error_event", after=10)]
     server = serve(Script(document="unused", documents=docs, faults=faults, cap_chars=900))
     path = manifest(tmp_path, [{"topic": t, "output": f"doc{i}.md"} for i, t in enumerate(docs)],
-                    defaults='output_dir = "out"\nwords = 100000')
+                    defaults='output_dir = "out"\nwords = 100000\noutline = "none"')
     report = tmp_path / "report.json"
     code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--jobs", "4", "--backoff", "0",
                           "--report", str(report))

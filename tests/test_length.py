@@ -62,7 +62,7 @@ def test_a_model_that_never_stops_gets_the_length_asked_for(tmp_path: Path, serv
     document = prose(words * 4, seed=words)
     server = serve(Script(document=document))  # it would stream four times the target in one reply
     out = tmp_path / "doc.md"
-    code, summary, err = _write(docgen, server, out, "--words", str(words))
+    code, summary, err = _write(docgen, server, out, "--words", str(words), "--outline", "none")
     assert code == 0, err
     text = out.read_text(encoding="utf-8")
     assert document.startswith(text.rstrip("\n"))

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from conftest import docgen_process, make_document
 from sse_server import Script
 
@@ -73,6 +74,24 @@ def test_outline_then_sections_in_order(tmp_path: Path, serve, docgen) -> None:
     assert bodies[0].strip()[-200:] in second  # the end of the text so far
     assert "final section" in section_requests(server, 3)[0]["body"]["messages"][1]["content"]
     assert "length score" in err
+
+
+@pytest.mark.parametrize(("words", "by_outline"), [(6001, True), (6000, False)])
+def test_a_long_target_is_written_by_outline_without_asking(
+    tmp_path: Path, serve, docgen, words: int, by_outline: bool
+) -> None:
+    bodies = sections()
+    server = serve(script_for(bodies))
+    out = tmp_path / "press.md"
+    code, _, err = docgen("write", "--topic", "printing", "--words", str(words), "-o", str(out),
+                          "--base-url", server.base_url, "--quiet")
+    assert code == 0, err
+    planned = any("Write an outline" in r["body"]["messages"][1]["content"] for r in server.recorder.chats)
+    assert planned is by_outline
+    code, _, err = docgen("write", "--topic", "printing", "--words", str(words), "-o", str(tmp_path / "one.md"),
+                          "--base-url", server.base_url, "--quiet", "--outline", "none")
+    assert code == 0, err
+    assert not (tmp_path / "one.md.outline.md").exists()  # --outline none: one reply chain, whatever the length
 
 
 def test_killed_inside_a_section_resumes_there(tmp_path: Path, serve) -> None:

@@ -32,7 +32,7 @@ FAULTS = {
 
 def _write(docgen, server, out: Path, *extra: str) -> tuple[int, str, str]:
     return docgen("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--backoff", "0",
-                  "--timeout", "0.6", "--retries", "4", "--words", "100000", *extra)
+                  "--timeout", "0.6", "--retries", "4", "--words", "100000", "--outline", "none", *extra)
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
@@ -137,10 +137,10 @@ def test_a_changed_topic_is_refused_and_restart_works(tmp_path: Path, serve, doc
     assert "different inputs" in err and "variables" in err and "--restart" in err
     assert (tmp_path / "doc.md.part").read_bytes() == partial
     code, _, err = docgen("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url,
-                          "--template", "brief", "--words", "100000")
+                          "--template", "brief", "--words", "100000", "--outline", "none")
     assert code == 4 and "template" in err
     code, _, err = docgen("write", "--topic", "another", "-o", str(out), "--base-url", server.base_url,
-                          "--restart", "--words", "100000")
+                          "--restart", "--words", "100000", "--outline", "none")
     assert code == 0, err
     assert (tmp_path / "doc.md.part.bak").read_bytes() == partial
     assert out.read_text(encoding="utf-8") == document
@@ -183,7 +183,7 @@ def test_ctrl_c_keeps_the_partial_and_a_rerun_finishes(tmp_path: Path, serve) ->
     document = make_document(1200, seed=4)
     server = serve(Script(document=document, delay=0.002, write_bytes=(20, 60)))
     out = tmp_path / "doc.md"
-    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "100000")
+    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "100000", "--outline", "none")
     proc = docgen_process(*args)
     part = tmp_path / "doc.md.part"
     deadline = time.monotonic() + 20
@@ -207,7 +207,7 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates(tmp_path: Path, ser
     document = make_document(2500, seed=11)
     server = serve(Script(document=document, cap_chars=3000, delay=0.001, write_bytes=(30, 200)))
     out = tmp_path / "doc.md"
-    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "100000",
+    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "100000", "--outline", "none",
             "--quiet")
     rng = random.Random(7)
     kills = 0

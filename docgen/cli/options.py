@@ -128,8 +128,9 @@ robustness_options = _options(
 longform_options = _options(
     click.option(
         "--outline",
-        metavar="auto|FILE",
-        help="Write by outline: plan one (auto) or use FILE, then write section by section. For 10k-20k words.",
+        metavar="auto|none|FILE",
+        help="Write by outline: plan one (auto) or use FILE, then section by section; none: one reply chain. "
+        "Default: auto above 6,000 words asked for, else none.",
     ),
     click.option(
         "--parallel",

@@ -22,6 +22,9 @@ from docgen.inputs.templates import Template, load_template
 from docgen.markdown.finish import OutputFormat
 
 
+OUTLINE_ABOVE_WORDS = 6000  # see the README's "Length": where one reply chain stops being reliable
+
+
 def fingerprint(inputs: Mapping[str, Any]) -> str:
     """A stable digest of everything that shapes the text."""
     canonical = json.dumps(inputs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -151,9 +154,15 @@ def job_spec(
 ) -> JobSpec:
     """Settle a document's job: with ``outline`` (``auto`` or a file) it is written by outline.
 
-    Everything that can be checked without a server is checked here: the outline file
-    exists, and the outline and section templates load.
+    ``outline`` None decides by length: a target asked for above ``OUTLINE_ABOVE_WORDS``
+    is written by outline, since one reply chain does not reliably reach it; ``"none"``
+    forces one reply chain. Everything that can be checked without a server is checked
+    here: the outline file exists, and the outline and section templates load.
     """
+    if outline is None:
+        outline = "auto" if words is not None and words > OUTLINE_ABOVE_WORDS else None
+    elif outline == "none":
+        outline = None
     outline_template = section_template = None
     if outline:
         if outline != "auto" and not Path(outline).is_file():

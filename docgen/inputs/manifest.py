@@ -189,7 +189,7 @@ def batch_specs(
                 defaults={**defaults, **manifest.defaults.get("vars", {})},
             )
             outline = s.get("outline")
-            if outline and outline != "auto":
+            if outline and outline not in ("auto", "none"):
                 outline = str((manifest.path.parent / str(outline)).resolve())
             spec = job_spec(
                 prompt=prompt,
