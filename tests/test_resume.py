@@ -183,7 +183,8 @@ def test_ctrl_c_keeps_the_partial_and_a_rerun_finishes(tmp_path: Path, serve) ->
     document = make_document(1200, seed=4)
     server = serve(Script(document=document, delay=0.002, write_bytes=(20, 60)))
     out = tmp_path / "doc.md"
-    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "100000", "--outline", "none")
+    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "100000",
+            "--outline", "none")
     proc = docgen_process(*args)
     part = tmp_path / "doc.md.part"
     deadline = time.monotonic() + 20
@@ -207,8 +208,8 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates(tmp_path: Path, ser
     document = make_document(2500, seed=11)
     server = serve(Script(document=document, cap_chars=3000, delay=0.001, write_bytes=(30, 200)))
     out = tmp_path / "doc.md"
-    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "100000", "--outline", "none",
-            "--quiet")
+    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "100000",
+            "--outline", "none", "--quiet")
     rng = random.Random(7)
     kills = 0
     for _ in range(40):

@@ -21,7 +21,6 @@ from docgen.inputs.prompt import Prompt, messages_for
 from docgen.inputs.templates import Template, load_template
 from docgen.markdown.finish import OutputFormat
 
-
 OUTLINE_ABOVE_WORDS = 6000  # see the README's "Length": where one reply chain stops being reliable
 
 
