@@ -218,10 +218,12 @@ def test_missing_journal_reads_as_none(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"", b"[1, 2]", b'"text"', b"\xff\xfe{}", b'{"a": 1'])
-def test_corrupt_journal_reads_as_empty(tmp_path: Path, content: bytes) -> None:
+def test_corrupt_journal_reads_as_unreadable_with_the_reason(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "report.md.journal").write_bytes(content)
     with PartialDocument(_output(tmp_path)) as doc:
-        assert doc.read_journal() == {}
+        journal = doc.read_journal()
+        assert journal is not None and set(journal) == {"unreadable"}
+        assert journal["unreadable"] in ("not valid JSON", "not a JSON object")
 
 
 # -- starting over and finishing -----------------------------------------------------------

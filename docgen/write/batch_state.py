@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -33,7 +34,8 @@ class BatchState:
 
     def record(self, relative: str, fingerprint: str) -> None:
         try:
-            with self._lock, open(self.path.with_suffix(".lock"), "a") as lock:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC  # never through a planted link
+            with self._lock, os.fdopen(os.open(self.path.with_suffix(".lock"), flags, 0o644), "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # other processes on the same folder
                 data = self.read()
                 data[relative] = fingerprint

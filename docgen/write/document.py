@@ -57,7 +57,13 @@ def open_partial(doc: PartialDocument, job: DocumentJob, *, existing: str) -> di
             f"{doc.part} exists but its journal is missing, so it cannot be continued safely",
             hint="use --restart to start over (the old text is kept as .part.bak)",
         )
-    if journal is not None and journal.get("fingerprint") != job.fingerprint:
+    if journal is not None and "unreadable" in journal and doc.size:
+        raise ResumeError(
+            f"the journal {doc.journal_path} is unreadable ({journal['unreadable']}), so {doc.part} "
+            "cannot be continued safely",
+            hint="use --restart to start over (the old text is kept as .part.bak)",
+        )
+    if journal is not None and "unreadable" not in journal and journal.get("fingerprint") != job.fingerprint:
         what = describe_difference(journal.get("inputs") or {}, job.inputs)
         raise ResumeError(
             f"{doc.part} was started with different inputs (changed: {what})",

@@ -21,6 +21,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,10 +68,18 @@ class PartialDocument:
 
     def _open(self) -> None:
         while True:
-            try:
-                fd = os.open(self.part, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:  # never through a link planted at the side file: it would write outside the output
+                fd = os.open(self.part, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
             except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise OutputError(
+                        f"{self.part} is a symbolic link; docgen does not write through links",
+                        hint="remove it, or choose another -o path",
+                    ) from None
                 raise OutputError(f"cannot write {self.part}: {exc.strerror}", hint="choose another -o path") from None
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise OutputError(f"{self.part} is not a regular file", hint="remove it, or choose another -o path")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -94,9 +103,7 @@ class PartialDocument:
     def _repair_torn_tail(self) -> int:
         size = os.fstat(self._fd).st_size
         if size:
-            with open(self.part, "rb") as f:
-                f.seek(max(0, size - 4))
-                tail = f.read()
+            tail = self._read(max(0, size - 4), size)
             keep = utf8_complete_length(tail)
             if keep < len(tail):
                 size -= len(tail) - keep
@@ -118,13 +125,18 @@ class PartialDocument:
 
     # -- the journal ---------------------------------------------------------------
     def read_journal(self) -> dict[str, Any] | None:
+        """The journal; None when there is none, ``{"unreadable": reason}`` when it cannot be used."""
         try:
-            data = json.loads(self.journal_path.read_text(encoding="utf-8"))
+            fd = os.open(self.journal_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                data = json.loads(f.read(1 << 24).decode("utf-8"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
-            return {}  # unreadable: treated as a journal that matches nothing
-        return data if isinstance(data, dict) else {}
+        except OSError as exc:
+            return {"unreadable": "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror}
+        except ValueError:
+            return {"unreadable": "not valid JSON"}
+        return data if isinstance(data, dict) else {"unreadable": "not a JSON object"}
 
     def write_journal(self, data: dict[str, Any]) -> None:
         """Checkpoint: fsync the text, then atomically replace the journal."""
@@ -156,9 +168,7 @@ class PartialDocument:
     def truncate(self, size: int) -> None:
         """Cut the text back to its first ``size`` bytes (a loop the model wrote is dropped)."""
         size = max(0, min(size, self.size))
-        with open(self.part, "rb") as f:  # never inside a character
-            f.seek(max(0, size - 4))
-            head = f.read(size - max(0, size - 4))
+        head = self._read(max(0, size - 4), size)  # never inside a character
         size -= len(head) - utf8_complete_length(head)
         try:
             os.ftruncate(self._fd, size)
@@ -176,9 +186,7 @@ class PartialDocument:
     def read_tail(self, max_chars: int, *, start: int = 0) -> str:
         """The last ``max_chars`` characters of the text after byte ``start``."""
         begin = max(start, self.size - max_chars * 4)
-        with open(self.part, "rb") as f:
-            f.seek(begin)
-            data = f.read(self.size - begin)
+        data = self._read(begin, self.size)
         start = 0
         while start < len(data) and start < 4 and 0x80 <= data[start] < 0xC0:
             start += 1
@@ -188,9 +196,7 @@ class PartialDocument:
     def read_context(self, budget: int, *, start: int = 0) -> str:
         """The tail of the text after byte ``start`` to send back when continuing (see ``tail_begin``)."""
         begin = tail_begin(self.size, start, budget)
-        with open(self.part, "rb") as f:
-            f.seek(max(start, begin - 1))
-            data = f.read(self.size - max(start, begin - 1))
+        data = self._read(max(start, begin - 1), self.size)
         at_line_start = begin == start
         if begin > start:
             at_line_start, data = data[:1] == b"\n", data[1:]
@@ -200,31 +206,44 @@ class PartialDocument:
         return from_boundary(data[skip:].decode("utf-8", "replace"), at_line_start=at_line_start and not skip)
 
     def read_all(self) -> str:
-        return self.part.read_bytes()[: self.size].decode("utf-8", "replace")
+        return self._read(0, self.size).decode("utf-8", "replace")
+
+    def _read(self, begin: int, end: int) -> bytes:
+        """Bytes ``begin:end`` of the text, through the locked descriptor (never the path again)."""
+        chunks, at = [], begin
+        while at < end and (chunk := os.pread(self._fd, min(end - at, _READ_BLOCK), at)):
+            chunks.append(chunk)
+            at += len(chunk)
+        return b"".join(chunks)
 
     def count_words(self, *, also: Callable[[str], None] | None = None) -> WordCounter:
         """Count the words of the text so far, in blocks; ``also`` sees each block too."""
         counter = WordCounter()
-        with open(self.part, "rb") as f:
-            carry = b""
-            while block := f.read(_READ_BLOCK):
-                block = carry + block
-                keep = utf8_complete_length(block)
-                carry = block[keep:]
-                text = block[:keep].decode("utf-8", "replace")
-                counter.add(text)
-                if also is not None:
-                    also(text)
+        carry, at = b"", 0
+        while block := os.pread(self._fd, _READ_BLOCK, at):
+            at += len(block)
+            block = carry + block
+            keep = utf8_complete_length(block)
+            carry = block[keep:]
+            text = block[:keep].decode("utf-8", "replace")
+            counter.add(text)
+            if also is not None:
+                also(text)
         return counter
 
     # -- starting over and finishing -------------------------------------------------
-    def discard(self) -> None:
-        """Keep the current text as ``.part.bak`` and start from empty."""
+    def discard(self) -> Path | None:
+        """Keep the current text in a new backup (``.part.bak``, ``.part.bak.1``, ...) and start
+        from empty; return the backup. An earlier backup is never overwritten, nor a link followed."""
+        backup = None
         try:
             if self.size:
-                with open(self.part, "rb") as src, open(self.backup, "wb") as dst:
-                    while block := src.read(_READ_BLOCK):
+                backup, fd = self._new_backup()
+                with os.fdopen(fd, "wb") as dst:
+                    at = 0
+                    while block := os.pread(self._fd, _READ_BLOCK, at):
                         dst.write(block)
+                        at += len(block)
             os.ftruncate(self._fd, 0)
             with contextlib.suppress(FileNotFoundError):
                 self.journal_path.unlink()
@@ -233,6 +252,16 @@ class PartialDocument:
                 f"cannot start {self.output} over: {exc.strerror}", hint=f"the text is in {self.part}"
             ) from None
         self.size = 0
+        return backup
+
+    def _new_backup(self) -> tuple[Path, int]:
+        for n in range(1000):
+            path = self.backup if n == 0 else sidecar(self.output, f".part.bak.{n}")
+            try:
+                return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            except FileExistsError:
+                continue
+        raise OutputError(f"too many backups of {self.part}", hint="remove the old .part.bak files")
 
     def finish(self, rendered: str | None = None) -> None:
         """Move the finished text onto the output, atomically and durably.
