@@ -24,9 +24,40 @@
 An interruption (Ctrl-C, SIGTERM) exits 130. Anything else that escapes is a bug and
 exits 70 with one line asking for a report. ``retryable`` errors are retried, as a
 continuation of the partial text, before they reach the user.
+
+Every message and hint passes through ``redact`` when the error is made, so no API key,
+bearer token or URL password reaches stderr, ``--json``, a batch report or a journal,
+whatever a server chose to echo back.
 """
 
 from __future__ import annotations
+
+import re
+
+_SECRETS: set[str] = set()  # the keys this process was given, to mask wherever they appear
+_PATTERNS = (
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s:]+):([^/@\s]+)@", re.I), r"\1\2:***@"),  # URL passwords
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s:]+)@", re.I), r"\1***@"),  # a token as the URL's user
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I), r"\1 ***"),
+    (re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_-]{6,}"), r"\1-***"),  # OpenAI-style keys
+    (re.compile(r"([?&](?:api[_-]?key|key|token|access_token)=)[^&\s]+", re.I), r"\1***"),
+)
+
+
+def add_secret(secret: str) -> None:
+    """Mask ``secret`` in every message from now on (the API key, once it is known)."""
+    if len(secret) >= 4:
+        _SECRETS.add(secret)
+
+
+def redact(text: str) -> str:
+    """``text`` with API keys, bearer tokens and URL passwords masked."""
+    for secret in _SECRETS:
+        text = text.replace(secret, "***")
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
 
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
@@ -39,6 +70,7 @@ class DocgenError(Exception):
     retryable = False
 
     def __init__(self, message: str, *, hint: str = "") -> None:
+        message, hint = redact(message), redact(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint

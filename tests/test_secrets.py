@@ -55,9 +55,7 @@ def test_a_successful_run_sends_the_key_and_keeps_it_nowhere(
     monkeypatch: pytest.MonkeyPatch,
     how: str,
 ) -> None:
-    server = serve(
-        Script(document=document, cap_chars=4000)
-    )  # a few replies, a few journal checkpoints
+    server = serve(Script(document=document, cap_chars=4000))  # a few replies, a few journal checkpoints
     out = tmp_path / "out" / "doc.md"
     code, stdout, stderr = docgen(
         "write",
@@ -147,9 +145,7 @@ def test_an_interrupted_run_keeps_the_key_out_of_files_and_output(
     assert_nowhere(tmp_path, stdout, stderr)
 
 
-def test_a_dry_run_does_not_print_the_key(
-    tmp_path: Path, docgen: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_dry_run_does_not_print_the_key(tmp_path: Path, docgen: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     code, stdout, stderr = docgen("write", "--topic", "t", "--dry-run", "--api-key", SECRET)
     assert code == 0, stderr
@@ -157,9 +153,7 @@ def test_a_dry_run_does_not_print_the_key(
     assert_nowhere(tmp_path, stdout, stderr)
 
 
-def test_a_rejected_key_is_not_echoed(
-    tmp_path: Path, serve: Any, docgen: Any, document: str
-) -> None:
+def test_a_rejected_key_is_not_echoed(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
     body = '{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}'
     server = serve(Script(document=document, faults=[Fault("status", status=401, body=body)]))
     code, stdout, stderr = docgen(
@@ -184,9 +178,7 @@ def test_a_key_named_by_the_project_config_is_sent_and_kept_nowhere(
     server = serve(Script(document=document))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MY_TEAM_KEY", SECRET)
-    (tmp_path / "docgen.toml").write_text(
-        f'base_url = "{server.base_url}"\napi_key = "${{MY_TEAM_KEY}}"\n'
-    )
+    (tmp_path / "docgen.toml").write_text(f'base_url = "{server.base_url}"\napi_key = "${{MY_TEAM_KEY}}"\n')
     code, stdout, stderr = docgen("write", "--topic", "t", "-o", "doc.md", "--json")
     assert code == 0, stderr
     bearer_everywhere(server)
@@ -202,3 +194,50 @@ def test_a_literal_key_in_the_project_config_is_refused_without_echoing_it(
     assert code == 2
     assert "api_key" in stderr
     assert_nowhere(tmp_path, stdout, stderr, skip=("docgen.toml",))
+
+
+URL_PASSWORD = "hunter2-url-secret"
+
+
+def test_a_server_that_echoes_the_bearer_token_is_not_repeated(tmp_path: Path, serve, docgen) -> None:
+    body = f'{{"error": {{"message": "invalid token: Bearer {SECRET} (and sk-OTHERKEY123456)"}}}}'
+    server = serve(Script(document="unused", faults=[Fault("status", status=401, body=body)]))
+    code, out, err = docgen(
+        "write",
+        "--topic",
+        "t",
+        "-o",
+        str(tmp_path / "a.md"),
+        "--base-url",
+        server.base_url,
+        "--api-key",
+        SECRET,
+        "--json",
+    )
+    assert code == 6
+    assert "Bearer ***" in err and "sk-***" in err
+    assert_nowhere(tmp_path, out, err)
+    assert "OTHERKEY123456" not in err
+
+
+def test_a_password_in_the_url_is_masked_in_every_message_dry_run_and_probe_cache(
+    tmp_path: Path, serve, docgen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCGEN_CACHE_DIR", str(tmp_path / "cache"))
+    server = serve(Script(document="A short text.\n", faults=[Fault("status", status=503)] * 3))
+    url = server.base_url.replace("http://", f"http://user:{URL_PASSWORD}@")
+    out = tmp_path / "a.md"
+    code, stdout, err = docgen(
+        "write", "--topic", "t", "-o", str(out), "--base-url", url, "--retries", "1", "--backoff", "0", "--json"
+    )
+    assert code == 9 and "user:***@" in err
+    code2, dry, err2 = docgen("write", "--topic", "t", "--base-url", url, "--dry-run")
+    assert code2 == 0 and "user:***@" in dry
+    server.script = Script(document="A short text.\n")
+    code3, report, err3 = docgen("check", "--base-url", url, "--json")
+    assert code3 == 0, err3
+    assert (tmp_path / "cache" / "probes.json").exists()
+    for text in (stdout, err, dry, err2, report, err3):
+        assert URL_PASSWORD not in text
+    for path in tmp_path.rglob("*"):
+        assert not path.is_file() or URL_PASSWORD.encode() not in path.read_bytes(), path

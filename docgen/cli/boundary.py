@@ -13,7 +13,7 @@ import click
 
 from docgen.cli.app import cli
 from docgen.cli.context import AppState
-from docgen.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DocgenError, OutputExistsError, ResumeError
+from docgen.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DocgenError, OutputExistsError, ResumeError, redact
 from docgen.write.progress import Cancelled
 
 
@@ -32,10 +32,10 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "docgen"
-        click.echo(f"docgen: error: {exc.format_message()} (see '{command} --help')", err=True)
+        click.echo(redact(f"docgen: error: {exc.format_message()} (see '{command} --help')"), err=True)
         return 2
     except click.ClickException as exc:
-        click.echo(f"docgen: error: {exc.format_message()}", err=True)
+        click.echo(redact(f"docgen: error: {exc.format_message()}"), err=True)
         return exc.exit_code
     except (click.Abort, KeyboardInterrupt, Cancelled):
         click.echo("\ndocgen: interrupted; " + _kept_hint(state, argv), err=True)
@@ -52,7 +52,7 @@ def run(argv: list[str] | None = None) -> int:
         if os.environ.get("DOCGEN_DEBUG"):
             raise
         click.echo(
-            f"docgen: internal error: {type(exc).__name__}: {exc} (please report it; set DOCGEN_DEBUG=1 "
+            f"docgen: internal error: {type(exc).__name__}: {redact(str(exc))} (please report it; set DOCGEN_DEBUG=1 "
             "for the traceback)",
             err=True,
         )
@@ -71,7 +71,7 @@ def _kept_hint(state: AppState, argv: list[str] | None) -> str:
         elif arg.startswith("--api-key="):
             args[i] = "--api-key=KEY"
     what = "the sections written so far are" if part.endswith(".sections") else "the partial text is"
-    return f"{what} kept in {part}; run the same command again to continue: docgen " + shlex.join(args)
+    return redact(f"{what} kept in {part}; run the same command again to continue: docgen " + shlex.join(args))
 
 
 def main() -> NoReturn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from docgen.errors import redact
 from docgen.server.probe import ProbeReport
 
 
@@ -14,7 +15,7 @@ def describe(report: ProbeReport) -> list[str]:
     def yes(flag: bool | None) -> str:
         return "unknown" if flag is None else "yes" if flag else "no"
 
-    lines = [f"server         {report.base_url}"]
+    lines = [f"server         {redact(report.base_url)}"]
     if report.models_seconds is not None:
         lines.append(
             f"models         {', '.join(report.models) or '(none)'} "
@@ -40,4 +41,4 @@ def describe(report: ProbeReport) -> list[str]:
 
 
 def as_dict(report: ProbeReport) -> dict[str, Any]:
-    return {**asdict(report), "prefill": report.prefill}
+    return {**asdict(report), "base_url": redact(report.base_url), "prefill": report.prefill}

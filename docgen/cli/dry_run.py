@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from docgen.errors import redact
 from docgen.server.request import chat_body
 
 
@@ -19,7 +20,7 @@ def dry_run_text(
     messages: Sequence[Mapping[str, Any]],
 ) -> str:
     body = chat_body(model=model or "(the server's only model)", messages=messages, sampling=sampling)
-    parts = [f"# POST {base_url}/chat/completions -> {output}\n"]
+    parts = [f"# POST {redact(base_url)}/chat/completions -> {output}\n"]
     parts += [f"## {m['role']}\n\n{m['content']}\n" for m in messages]
     parts.append("## request body\n\n" + json.dumps(body, indent=2, ensure_ascii=False))
     return "\n".join(parts)

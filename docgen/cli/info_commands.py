@@ -11,6 +11,7 @@ from click.core import ParameterSource
 
 from docgen.cli.context import project_config, template_search
 from docgen.cli.options import generation_options, robustness_options, server_options
+from docgen.errors import redact
 
 
 @click.command()
@@ -80,6 +81,8 @@ def config_command(ctx: click.Context, /, as_json: bool, **opts: Any) -> None:
             where = f"config {config.source}"
         else:
             where = "default"
+        if param.name == "base_url" and isinstance(value, str):
+            value = redact(value)
         if param.name == "api_key":
             if value is None and config.api_key_env:
                 value, where = config.api_key, f"config {config.source} (env {config.api_key_env})"

@@ -26,6 +26,7 @@ from docgen.errors import (
     StreamError,
     UnavailableError,
     UsageError,
+    add_secret,
 )
 from docgen.server.chat_stream import ChatStreamDecoder
 
@@ -46,6 +47,7 @@ def make_client(
         )
     headers = {"Accept": "text/event-stream, application/json"}
     if api_key:
+        add_secret(api_key)  # masked in every message, whatever a server echoes back
         headers["Authorization"] = f"Bearer {api_key}"
     return httpx.Client(
         headers=headers,

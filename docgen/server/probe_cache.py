@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from docgen.errors import redact
 from docgen.write.files import atomic_write
 
 
@@ -25,7 +26,7 @@ def cache_path() -> Path:
 def cached_mode(base_url: str, model: str) -> str | None:
     """The continuation mode ``docgen check`` found for this server and model, if any."""
     try:
-        entry = json.loads(cache_path().read_text(encoding="utf-8")).get(f"{base_url} {model}")
+        entry = json.loads(cache_path().read_text(encoding="utf-8")).get(f"{redact(base_url)} {model}")
     except (OSError, ValueError, AttributeError):
         return None
     mode = entry.get("continue_mode") if isinstance(entry, dict) else None
@@ -41,7 +42,7 @@ def save_mode(*, base_url: str, model: str, continue_mode: str, modes: dict[str,
         data = {}
     if not isinstance(data, dict):
         data = {}
-    data[f"{base_url} {model}"] = {
+    data[f"{redact(base_url)} {model}"] = {
         "continue_mode": continue_mode,
         "modes": modes,
         "checked": time.strftime("%Y-%m-%dT%H:%M:%S"),
