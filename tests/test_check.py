@@ -48,7 +48,7 @@ def test_auto_uses_the_cached_probe(tmp_path: Path, serve, docgen) -> None:
         assert docgen("check", "--base-url", server.base_url)[0] == 0
         out = tmp_path / "a.md"
         code, _, err = docgen("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url,
-                              "--words", "5000")
+                              "--words", "5000", "--outline", "none")
         assert code == 0, err
         assert out.read_text(encoding="utf-8") == document
         chats = server.recorder.chats

@@ -76,7 +76,7 @@ def test_outline_then_sections_in_order(tmp_path: Path, serve, docgen) -> None:
     assert "length score" in err
 
 
-@pytest.mark.parametrize(("words", "by_outline"), [(6001, True), (6000, False)])
+@pytest.mark.parametrize(("words", "by_outline"), [(2501, True), (2500, False)])
 def test_a_long_target_is_written_by_outline_without_asking(
     tmp_path: Path, serve, docgen, words: int, by_outline: bool
 ) -> None:

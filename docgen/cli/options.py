@@ -130,7 +130,7 @@ longform_options = _options(
         "--outline",
         metavar="auto|none|FILE",
         help="Write by outline: plan one (auto) or use FILE, then section by section; none: one reply chain. "
-        "Default: auto above 6,000 words asked for, else none.",
+        "Default: auto above 2,500 words asked for, else none.",
     ),
     click.option(
         "--parallel",
