@@ -113,9 +113,7 @@ def test_missing_template_variables_are_named_all_at_once(tmp_path: Path, docgen
         "{{ topic }} for {{ audience }} in {{ region }} by {{ deadline }}\n",
         encoding="utf-8",
     )
-    code, _, stderr = docgen(
-        "write", "--template", str(template), "-o", str(tmp_path / "x.md"), "--var", "region=EU"
-    )
+    code, _, stderr = docgen("write", "--template", str(template), "-o", str(tmp_path / "x.md"), "--var", "region=EU")
     assert code == 3
     line = one_line(stderr)
     for name in ("topic", "audience", "deadline"):
@@ -125,9 +123,7 @@ def test_missing_template_variables_are_named_all_at_once(tmp_path: Path, docgen
     assert leftovers(tmp_path) == ["three.md"]
 
 
-def test_unknown_variables_are_named_with_the_ones_the_template_takes(
-    tmp_path: Path, docgen: Any
-) -> None:
+def test_unknown_variables_are_named_with_the_ones_the_template_takes(tmp_path: Path, docgen: Any) -> None:
     code, _, stderr = docgen(
         "write",
         "--topic",
@@ -149,9 +145,7 @@ def test_unknown_variables_are_named_with_the_ones_the_template_takes(
 
 
 def test_an_unknown_template_names_the_choices(tmp_path: Path, docgen: Any) -> None:
-    code, _, stderr = docgen(
-        "write", "--topic", "t", "-o", str(tmp_path / "x.md"), "--template", "nosuch"
-    )
+    code, _, stderr = docgen("write", "--topic", "t", "-o", str(tmp_path / "x.md"), "--template", "nosuch")
     assert code == 3
     line = one_line(stderr)
     assert "nosuch" in line and "report" in line and "article" in line
@@ -171,9 +165,7 @@ def test_an_output_under_a_regular_file_is_exit_4_before_any_request(
     assert leftovers(tmp_path) == ["not-a-folder"]
 
 
-def test_an_existing_output_needs_force(
-    tmp_path: Path, serve: Any, docgen: Any, document: str
-) -> None:
+def test_an_existing_output_needs_force(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
     server = serve(Script(document=document))
     out = tmp_path / "doc.md"
     out.write_text("my earlier work\n")
@@ -194,9 +186,7 @@ def test_an_existing_output_needs_force(
 # -- choosing the model ----------------------------------------------------------------
 
 
-def test_the_one_served_model_is_used(
-    tmp_path: Path, serve: Any, docgen: Any, document: str
-) -> None:
+def test_the_one_served_model_is_used(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
     server = serve(Script(document=document, models=["only-model-7b"]))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK)
     assert code == 0, stderr
@@ -204,9 +194,7 @@ def test_the_one_served_model_is_used(
     assert [c["body"]["model"] for c in server.recorder.chats] == ["only-model-7b"]
 
 
-def test_several_served_models_are_listed_and_exit_2(
-    tmp_path: Path, serve: Any, docgen: Any, document: str
-) -> None:
+def test_several_served_models_are_listed_and_exit_2(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
     server = serve(Script(document=document, models=["alpha-7b", "beta-13b", "gamma-70b"]))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK)
     assert code == 2
@@ -224,9 +212,7 @@ def test_no_served_model_is_exit_7(tmp_path: Path, serve: Any, docgen: Any, docu
     assert server.recorder.chats == []
 
 
-def test_model_flag_skips_the_model_list(
-    tmp_path: Path, serve: Any, docgen: Any, document: str
-) -> None:
+def test_model_flag_skips_the_model_list(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
     server = serve(Script(document=document, models=["a", "b"]))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK, "--model", "b")
     assert code == 0, stderr
@@ -273,9 +259,7 @@ def test_dry_run_prints_the_prompt_and_body_and_sends_nothing(
 # -- the server cannot be reached or refuses ------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "model", [[], ["--model", "m", "--retries", "1"]], ids=["listing-models", "streaming"]
-)
+@pytest.mark.parametrize("model", [[], ["--model", "m", "--retries", "1"]], ids=["listing-models", "streaming"])
 def test_connection_refused_is_exit_5(tmp_path: Path, docgen: Any, model: list[str]) -> None:
     url = closed_port_url()
     code, _, stderr = write(docgen, url, tmp_path / "doc.md", *QUICK, *model)
@@ -305,9 +289,7 @@ def test_a_refusal_is_its_exit_code_with_the_servers_words(
     tmp_path: Path, serve: Any, docgen: Any, document: str, status: int, code: int, said: str
 ) -> None:
     body = json.dumps({"error": {"message": said, "type": "invalid_request_error"}})
-    server = serve(
-        Script(document=document, faults=[Fault("status", status=status, body=body)] * 3)
-    )
+    server = serve(Script(document=document, faults=[Fault("status", status=status, body=body)] * 3))
     got, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK, "--retries", "2")
     assert got == code
     line = one_line(stderr)
@@ -316,9 +298,7 @@ def test_a_refusal_is_its_exit_code_with_the_servers_words(
     assert leftovers(tmp_path) == []
 
 
-def test_a_400_is_exit_8_with_the_servers_words(
-    tmp_path: Path, serve: Any, docgen: Any, document: str
-) -> None:
+def test_a_400_is_exit_8_with_the_servers_words(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
     body = json.dumps({"error": {"message": "max_tokens is too large: 999999", "code": 400}})
     server = serve(Script(document=document, faults=[Fault("status", status=400, body=body)] * 3))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK)
@@ -329,9 +309,7 @@ def test_a_400_is_exit_8_with_the_servers_words(
 
 
 @pytest.mark.parametrize("status", [429, 503])
-def test_busy_after_the_retries_is_exit_9(
-    tmp_path: Path, serve: Any, docgen: Any, document: str, status: int
-) -> None:
+def test_busy_after_the_retries_is_exit_9(tmp_path: Path, serve: Any, docgen: Any, document: str, status: int) -> None:
     server = serve(Script(document=document, faults=[Fault("status", status=status)] * 3))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK, "--retries", "1")
     assert code == 9
@@ -360,9 +338,7 @@ def test_busy_after_a_partial_keeps_it_and_says_how_to_continue(
     assert kept and document.encode().startswith(kept)
 
 
-def test_an_html_page_instead_of_a_stream_is_exit_8(
-    tmp_path: Path, serve: Any, docgen: Any, document: str
-) -> None:
+def test_an_html_page_instead_of_a_stream_is_exit_8(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
     page = "<!DOCTYPE html><html><body><h1>Welcome to nginx!</h1></body></html>"
     fault = Fault("status", status=200, body=page, content_type="text/html; charset=utf-8")
     server = serve(Script(document=document, faults=[fault] * 3))
@@ -377,11 +353,7 @@ def test_an_html_page_instead_of_a_stream_is_exit_8(
 def test_a_200_body_that_is_not_a_chat_stream_is_exit_10(
     tmp_path: Path, serve: Any, docgen: Any, document: str, kind: str
 ) -> None:
-    server = serve(
-        Script(
-            document=document, faults=[Fault("status", status=200, body="hello", content_type=kind)]
-        )
-    )
+    server = serve(Script(document=document, faults=[Fault("status", status=200, body="hello", content_type=kind)]))
     code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK)
     assert code == 10
     one_line(stderr)
@@ -390,10 +362,7 @@ def test_a_200_body_that_is_not_a_chat_stream_is_exit_10(
 
 # -- the stream breaks: exit 10, the partial holds exactly what was streamed -----------------
 
-BAD_UTF8 = (
-    b'data: {"choices": [{"index": 0, "delta": {"content": "bad \xff byte"}, '
-    b'"finish_reason": null}]}\n\n'
-)
+BAD_UTF8 = b'data: {"choices": [{"index": 0, "delta": {"content": "bad \xff byte"}, "finish_reason": null}]}\n\n'
 GARBAGE = b"<<this is not an event stream>>\r\n\r\n\x00\x01 what\n"
 
 BREAKS = {
@@ -449,9 +418,7 @@ def test_a_broken_stream_is_exit_10_and_keeps_exactly_what_was_streamed(
     assert part.read_bytes() == streamed.encode()  # all of it, and nothing else
     assert not out.exists()
 
-    server.script = Script(
-        document=document
-    )  # the server is well again: the same command continues
+    server.script = Script(document=document)  # the server is well again: the same command continues
     code, _, stderr = write(docgen, server.base_url, out, *args)
     assert code == 0, stderr
     assert out.read_bytes() == document.encode()
@@ -487,27 +454,21 @@ def test_without_quiet_there_is_still_exactly_one_error_line(
 ) -> None:
     faults = [Fault("error_event", after=30), Fault("error_event", after=0)]
     server = serve(Script(document=document, faults=faults))
-    code, stdout, stderr = write(
-        docgen, server.base_url, tmp_path / "doc.md", "--backoff", "0", "--retries", "1"
-    )
+    code, stdout, stderr = write(docgen, server.base_url, tmp_path / "doc.md", "--backoff", "0", "--retries", "1")
     assert code == 10
     assert "Traceback" not in stderr and stdout == ""
     errors = [line for line in stderr.splitlines() if line.startswith("docgen: error")]
     assert len(errors) == 1 and stderr.splitlines()[-1] == errors[0], stderr
 
 
-def test_an_error_reports_only_its_own_runs_partial(
-    tmp_path: Path, serve: Any, docgen: Any, document: str
-) -> None:
+def test_an_error_reports_only_its_own_runs_partial(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
     server = serve(Script(document=document, faults=[Fault("drop", after=4000)]))
     first = tmp_path / "first.md"
     code, _, _ = write(docgen, server.base_url, first, *QUICK)
     assert code == 10 and (tmp_path / "first.md.part").exists()
 
     # a later run in the same process that fails before writing anything
-    code, _, stderr = docgen(
-        "write", "--topic", "t", "-o", str(tmp_path / "second.md"), "--template", "nosuch"
-    )
+    code, _, stderr = docgen("write", "--topic", "t", "-o", str(tmp_path / "second.md"), "--template", "nosuch")
     assert code == 3
     line = one_line(stderr)
     assert "first.md" not in line and "partial" not in line
@@ -525,7 +486,11 @@ def wait_for_text(part: Path, seconds: float = 15.0) -> None:
     raise AssertionError(f"{part} never got any text")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT],
+    ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"],
+)
 def test_an_interrupted_run_exits_130_keeps_the_partial_and_gives_the_command(
     tmp_path: Path, serve: Any, docgen: Any, document: str, signum: int
 ) -> None:
@@ -566,3 +531,44 @@ def test_an_interrupted_run_exits_130_keeps_the_partial_and_gives_the_command(
     assert code == 0, stderr
     assert out.read_bytes() == document.encode()
     assert leftovers(tmp_path) == ["doc.md"]
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ("--temperature", "nan"),
+        ("--timeout", "nan"),
+        ("--timeout", "inf"),
+        ("--connect-timeout", "nan"),
+        ("--backoff", "nan"),
+        ("--backoff", "inf"),
+    ],
+)
+def test_a_number_that_is_not_finite_is_a_bad_flag(tmp_path: Path, docgen: Any, flag: tuple[str, str]) -> None:
+    code, _, stderr = write(docgen, "http://127.0.0.1:9/v1", tmp_path / "doc.md", *flag)
+    assert code == 2 and "not a finite number" in stderr and "Traceback" not in stderr
+    assert stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("content", ["5", "[1, 2]", '{"text": "x"}'])
+def test_content_that_is_not_text_is_a_malformed_stream(
+    tmp_path: Path, serve: Any, docgen: Any, document: str, content: str
+) -> None:
+    event = b'data: {"choices":[{"index":0,"delta":{"content":' + content.encode() + b'},"finish_reason":null}]}\n\n'
+    server = serve(Script(document=document, faults=[Fault("raw", after=20, raw=event)]))
+    code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK)
+    assert code == 10 and "content is not text" in stderr and "Traceback" not in stderr
+    assert document.encode().startswith((tmp_path / "doc.md.part").read_bytes())  # what came first is kept
+
+
+def test_a_file_name_too_long_is_an_output_error(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
+    server = serve(Script(document=document))
+    code, _, stderr = write(docgen, server.base_url, tmp_path / ("x" * 300 + ".md"), *QUICK)
+    assert code == 4 and "Traceback" not in stderr and stderr.count("\n") == 1
+
+
+def test_a_nul_in_a_batch_output_name_is_a_manifest_error(tmp_path: Path, docgen: Any) -> None:
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('[[jobs]]\ntopic = "a"\noutput = "a\\u0000b.md"\n', encoding="utf-8")
+    code, _, stderr = docgen("batch", str(manifest), "--base-url", "http://127.0.0.1:9/v1")
+    assert code == 2 and "NUL" in stderr

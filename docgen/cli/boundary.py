@@ -17,13 +17,14 @@ from docgen.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DocgenError, OutputEx
 from docgen.write.progress import Cancelled
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+def _on_signal(signum: int, frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit code: the one error-to-exit-code boundary."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):  # a closed terminal or SSH session, CI
+        signal.signal(signum, _on_signal)
     state = AppState()
     try:
         code = cli.main(args=argv, prog_name="docgen", standalone_mode=False, obj=state)

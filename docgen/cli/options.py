@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,20 @@ import click
 from docgen.server.continuation import MODES as CONTINUE_MODES
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+
+
+class Finite(click.FloatRange):
+    """A number in a range, and a real one: ``nan`` and ``inf`` pass a plain range check."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
@@ -46,7 +61,7 @@ server_options = _options(
     click.option(
         "--timeout",
         "idle_timeout",
-        type=click.FloatRange(min=0.1),
+        type=Finite(min=0.1),
         default=120.0,
         show_default=True,
         envvar="DOCGEN_TIMEOUT",
@@ -54,7 +69,7 @@ server_options = _options(
     ),
     click.option(
         "--connect-timeout",
-        type=click.FloatRange(min=0.1),
+        type=Finite(min=0.1),
         default=10.0,
         show_default=True,
         help="Seconds to wait for a connection.",
@@ -74,7 +89,7 @@ generation_options = _options(
     click.option("--var", "variables", multiple=True, metavar="KEY=VALUE", help="A template variable (repeatable)."),
     click.option("--words", type=click.IntRange(min=1), help="Target length in words (default: the template's)."),
     click.option("--system", help="Replace the template's system prompt."),
-    click.option("--temperature", type=click.FloatRange(min=0, max=2), envvar="DOCGEN_TEMPERATURE"),
+    click.option("--temperature", type=Finite(min=0, max=2), envvar="DOCGEN_TEMPERATURE"),
     click.option("--max-tokens", type=click.IntRange(min=1), envvar="DOCGEN_MAX_TOKENS", help="Tokens per reply."),
 )
 
@@ -104,7 +119,7 @@ robustness_options = _options(
     ),
     click.option(
         "--backoff",
-        type=click.FloatRange(min=0),
+        type=Finite(min=0),
         default=1.0,
         show_default=True,
         help="First retry delay in seconds; it doubles, with jitter.",

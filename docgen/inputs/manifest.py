@@ -114,6 +114,9 @@ def load_manifest(path: Path) -> Manifest:
         if not isinstance(relative, str) or not relative:
             problems.append(f"{where}: field 'output' is required")
             continue
+        if "\x00" in relative:
+            problems.append(f"{where}: field 'output' holds a NUL character")
+            continue
         target, error = _inside(output_dir, relative)
         if error:
             problems.append(f"{where}: field 'output' {error}")

@@ -146,8 +146,12 @@ class ChatStreamDecoder:
         if not isinstance(choice, dict):
             return False
         delta = choice.get("delta") or {}
+        if not isinstance(delta, dict):
+            raise StreamError(f"the server sent an event whose delta is not an object: {payload[:60]!r}")
         plain = False
         content = delta.get("content")
+        if content is not None and not isinstance(content, str):
+            raise StreamError(f"the server sent an event whose content is not text: {payload[:60]!r}")
         if content:
             out.append(content)
             self.content_events += 1

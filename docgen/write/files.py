@@ -26,6 +26,9 @@ def sidecar(output: Path, suffix: str) -> Path:
     return output.with_name(output.name + suffix)
 
 
+SIDE_FILE_ROOM = 24  # the longest name docgen adds to an output's: ".<name>.<8 random>.tmp", ".part.bak.999"
+
+
 def check_writable(output: Path) -> None:
     """Create the output's folder and prove it writable, before any request is sent."""
     folder = output.parent
@@ -33,6 +36,15 @@ def check_writable(output: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create folder {folder}: {exc.strerror}", hint="choose another -o path") from None
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    if len(os.fsencode(output.name)) + SIDE_FILE_ROOM > name_max:
+        raise OutputError(
+            f"the file name {output.name[:40]}... is too long",
+            hint=f"use at most {name_max - SIDE_FILE_ROOM} bytes, leaving room for docgen's side files",
+        )
     if output.is_dir():
         raise OutputError(f"{output} is a folder", hint="give a file name ending in .md, .txt or .html")
     if not os.access(folder, os.W_OK | os.X_OK):
