@@ -572,3 +572,26 @@ def test_a_nul_in_a_batch_output_name_is_a_manifest_error(tmp_path: Path, docgen
     manifest.write_text('[[jobs]]\ntopic = "a"\noutput = "a\\u0000b.md"\n', encoding="utf-8")
     code, _, stderr = docgen("batch", str(manifest), "--base-url", "http://127.0.0.1:9/v1")
     assert code == 2 and "NUL" in stderr
+
+
+def test_dry_run_with_json_prints_the_request_as_json(docgen: Any) -> None:
+    code, stdout, _ = docgen("write", "--topic", "t", "--dry-run", "--json", "--base-url", "http://u:pw@h:1/v1")
+    assert code == 0
+    record = json.loads(stdout)
+    assert record["url"] == "http://u:***@h:1/v1/chat/completions"
+    assert record["body"]["messages"][-1]["role"] == "user" and record["body"]["stream"] is True
+
+
+def test_a_failed_run_with_json_prints_an_error_object(tmp_path: Path, docgen: Any) -> None:
+    code, stdout, stderr = write(docgen, "http://127.0.0.1:9/v1", tmp_path / "doc.md", "--json", *QUICK)
+    assert code == 5
+    record = json.loads(stdout)
+    assert record["exit_code"] == 5 and "cannot connect" in record["error"] and record["partial"] is None
+    assert "cannot connect" in stderr
+
+
+def test_json_keeps_stderr_free_of_meter_lines(tmp_path: Path, serve: Any, docgen: Any, document: str) -> None:
+    server = serve(Script(document=document))
+    code, stdout, stderr = write(docgen, server.base_url, tmp_path / "doc.md", "--json")
+    assert code == 0 and json.loads(stdout)["words"] > 0
+    assert "writing" not in stderr and "wrote " not in stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -39,13 +40,16 @@ def run(argv: list[str] | None = None) -> int:
         click.echo(redact(f"docgen: error: {exc.format_message()}"), err=True)
         return exc.exit_code
     except (click.Abort, KeyboardInterrupt, Cancelled):
-        click.echo("\ndocgen: interrupted; " + _kept_hint(state, argv), err=True)
+        hint = _kept_hint(state, argv)
+        click.echo("\ndocgen: interrupted; " + hint, err=True)
+        _json_error(state, "interrupted", hint, EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except DocgenError as exc:
         hint = exc.hint
         if state.partial and os.path.exists(state.partial) and not isinstance(exc, ResumeError | OutputExistsError):
             hint = (hint + "; " if hint else "") + _kept_hint(state, argv)
         click.echo(f"docgen: error: {exc.message}" + (f" ({hint})" if hint else ""), err=True)
+        _json_error(state, exc.message, hint, exc.exit_code)
         return exc.exit_code
     except BrokenPipeError:
         return 1
@@ -58,6 +62,14 @@ def run(argv: list[str] | None = None) -> int:
             err=True,
         )
         return EXIT_INTERNAL
+
+
+def _json_error(state: AppState, message: str, hint: str, code: int) -> None:
+    """With --json, a failed run still prints one JSON object on stdout, for the script that reads it."""
+    if state.json_errors:
+        partial = state.partial if state.partial and os.path.exists(state.partial) else None
+        record = {"error": message, "hint": hint, "exit_code": code, "partial": partial}
+        click.echo(json.dumps(record, ensure_ascii=False))
 
 
 def _kept_hint(state: AppState, argv: list[str] | None) -> str:

@@ -11,6 +11,20 @@ from docgen.errors import redact
 from docgen.server.request import chat_body
 
 
+def dry_run_json(
+    *,
+    base_url: str,
+    output: Path,
+    model: str | None,
+    sampling: Mapping[str, Any],
+    messages: Sequence[Mapping[str, Any]],
+) -> str:
+    """``--dry-run --json``: the request as one JSON object."""
+    body = chat_body(model=model or "(the server's only model)", messages=messages, sampling=sampling)
+    url = f"{redact(base_url)}/chat/completions"
+    return json.dumps({"url": url, "output": str(output), "body": body}, ensure_ascii=False)
+
+
 def dry_run_text(
     *,
     base_url: str,

@@ -33,23 +33,18 @@ if TYPE_CHECKING:
 @click.option("--dry-run", is_flag=True, help="Print the prompt and the request body, then exit. No network.")
 def write(**opts: Any) -> None:
     """Write a document: stream the model's reply to a file, chunk by chunk."""
+    app_state().json_errors = opts["as_json"]
     if opts["restart"] and opts["resume"]:
         raise click.UsageError("--restart and --resume contradict each other")
     prompt = prompt_from(opts)
     output = output_path(opts["output"], opts["topic"])
     sampling = sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
     if opts["dry_run"]:
-        from docgen.cli.dry_run import dry_run_text
+        from docgen.cli.dry_run import dry_run_json, dry_run_text
 
-        click.echo(
-            dry_run_text(
-                base_url=opts["base_url"].rstrip("/"),
-                output=output,
-                model=opts["model"],
-                sampling=sampling,
-                messages=messages_for(prompt),
-            )
-        )
+        show = dry_run_json if opts["as_json"] else dry_run_text
+        request = {"base_url": opts["base_url"].rstrip("/"), "output": output, "model": opts["model"]}
+        click.echo(show(**request, sampling=sampling, messages=messages_for(prompt)))
         return
     spec = job_spec(
         prompt=prompt,
@@ -68,7 +63,7 @@ def write(**opts: Any) -> None:
 
     existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
     app_state().partial = f"{output}.sections" if spec.by_outline else f"{output}.part"
-    with session_from(opts) as session, meter_for(opts["quiet"]) as meter:
+    with session_from(opts) as session, meter_for(opts["quiet"] or opts["as_json"]) as meter:
         result = write_job(session=session, spec=spec, existing=existing, force=opts["force"], on_progress=meter)
     _report(result, as_json=opts["as_json"], quiet=opts["quiet"], target=spec.target_words)
 
@@ -112,6 +107,9 @@ def _report(result: WriteResult, *, as_json: bool, quiet: bool, target: int | No
     summary = summarize(result, target=target)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
+        for warning in [*summary["warnings"], *summary["markdown"].get("warnings", [])]:
+            click.echo(f"warning: {warning}", err=True)  # stdout is the record; stderr still says what went wrong
+        return
     if not quiet:
         for line in summary_lines(summary):
             click.echo(line, err=True)
