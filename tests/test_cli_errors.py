@@ -595,3 +595,33 @@ def test_json_keeps_stderr_free_of_meter_lines(tmp_path: Path, serve: Any, docge
     code, stdout, stderr = write(docgen, server.base_url, tmp_path / "doc.md", "--json")
     assert code == 0 and json.loads(stdout)["words"] > 0
     assert "writing" not in stderr and "wrote " not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--topic", "  "), "--topic is empty"),
+        (("--topic", "t", "-o", ""), "-o is empty"),
+        (("--topic", "t", "--parallel", "3"), "needs --outline"),
+    ],
+)
+def test_empty_or_pointless_options_are_refused(docgen: Any, args: tuple[str, ...], said: str) -> None:
+    code, _, stderr = docgen("write", *args, "--base-url", "http://127.0.0.1:9/v1")
+    assert code == 2 and said in stderr
+
+
+def test_templates_lists_documents_not_outline_steps(docgen: Any) -> None:
+    code, stdout, _ = docgen("templates")
+    listed = [line.split()[0] for line in stdout.splitlines() if line and not line.startswith(" ")]
+    assert code == 0 and "report" in listed and "outline" not in listed[:-1] and "section" not in listed[:-1]
+    assert "outline mode's own prompts: outline, section" in stdout
+
+
+def test_the_project_config_is_found_from_a_subfolder(tmp_path: Path, docgen: Any, monkeypatch: Any) -> None:
+    (tmp_path / "docgen.toml").write_text('model = "from-above"\napi_key = "${DOCGEN_TEST_UNSET_KEY}"\n')
+    (tmp_path / "docs" / "deep").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "docs" / "deep")
+    monkeypatch.delenv("DOCGEN_TEST_UNSET_KEY", raising=False)
+    code, stdout, stderr = docgen("config")
+    assert code == 0 and "from-above" in stdout and str(tmp_path / "docgen.toml") in stdout
+    assert "DOCGEN_TEST_UNSET_KEY" in stderr and "not set" in stderr

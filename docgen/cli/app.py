@@ -23,6 +23,8 @@ def cli(ctx: click.Context) -> None:
     [tool.docgen] in ./pyproject.toml (see `docgen config`).
     """
     config = find_config()
+    for warning in config.warnings:
+        click.echo(f"docgen: warning: {warning}", err=True)
     state = ctx.ensure_object(AppState)
     state.config = config
     ctx.default_map = {name: dict(config.values) for name in ("write", "outline", "batch", "check", "config")}

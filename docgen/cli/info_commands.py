@@ -108,13 +108,15 @@ def templates(ctx: click.Context) -> None:
         return
     from docgen.inputs.templates import builtin_names, load_template
 
-    names = sorted({*builtin_names(), *(p.stem for d in template_search() for p in d.glob("*.md"))})
+    steps = ("outline", "section")  # outline mode's own prompts, not documents to ask for
+    names = sorted({*builtin_names(), *(p.stem for d in template_search() for p in d.glob("*.md"))} - set(steps))
     for name in names:
         tpl = load_template(name, search=template_search())
         click.echo(f"{name:10} {tpl.description}")
         for var in tpl.all_variables():
             default = f" (default: {var.default})" if var.default is not None else " (required)"
             click.echo(f"{'':10}   {var.name}{default}  {var.description}")
+    click.echo(f"\noutline mode's own prompts: {', '.join(steps)} (override with --outline-prompt, --section-prompt)")
 
 
 @templates.command("show")

@@ -24,10 +24,12 @@ def summarize(result: WriteResult, *, target: int | None) -> dict[str, Any]:
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """The human summary printed on stderr."""
     tokens = f", {summary['tokens']:,} tokens" if summary["tokens"] is not None else ""
-    conts = f", {summary['continuations']} continuations" if summary["continuations"] else ""
+    n = summary["continuations"]
+    conts = f", {n} continuation{'s' * (n != 1)}" if n else ""
+    resumed = " (resumed)" if summary.get("resumed") else ""
     lines = [
         f"wrote {summary['path']}: {summary['words']:,} words{tokens}{conts}, {summary['headings']} headings "
-        f"in {summary['seconds']:.1f}s (finish: {summary['finish_reason']})"
+        f"in {summary['seconds']:.1f}s (finish: {summary['finish_reason']}){resumed}"
     ]
     if summary["target_words"]:
         lines.append(

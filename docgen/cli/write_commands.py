@@ -36,6 +36,10 @@ def write(**opts: Any) -> None:
     app_state().json_errors = opts["as_json"]
     if opts["restart"] and opts["resume"]:
         raise click.UsageError("--restart and --resume contradict each other")
+    if opts["topic"] is not None and not opts["topic"].strip():
+        raise click.UsageError("--topic is empty: say what the document is about")
+    if opts["output"] == "":
+        raise click.UsageError("-o is empty: give a file name ending in .md, .txt or .html")
     prompt = prompt_from(opts)
     output = output_path(opts["output"], opts["topic"])
     sampling = sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
@@ -59,6 +63,8 @@ def write(**opts: Any) -> None:
         output_format=OutputFormat.for_path(output, toc=opts["toc"], fix=opts["fix"]),
         title=opts["topic"] or "",
     )
+    if opts["parallel"] > 1 and not spec.by_outline:
+        raise click.UsageError("--parallel writes sections at once: it needs --outline (auto or FILE)")
     from docgen.write.job import write_job  # httpx comes with it: not for --dry-run
 
     existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"

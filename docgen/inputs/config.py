@@ -46,6 +46,7 @@ class ProjectConfig:
     variables: dict[str, str] = field(default_factory=dict)  # template variables ([vars])
     templates_dir: Path | None = None
     api_key_env: str | None = None
+    warnings: tuple[str, ...] = ()  # worth saying, not worth stopping for
 
     @property
     def api_key(self) -> str | None:
@@ -53,16 +54,18 @@ class ProjectConfig:
 
 
 def find_config(folder: Path | None = None) -> ProjectConfig:
-    """Read the project config of ``folder`` (default: the current folder)."""
-    folder = folder or Path.cwd()
-    own = folder / "docgen.toml"
-    if own.is_file():
-        return _parse(_load(own), own)
-    pyproject = folder / "pyproject.toml"
-    if pyproject.is_file():
-        table = _load(pyproject).get("tool", {}).get("docgen")
-        if isinstance(table, dict):
-            return _parse(table, pyproject, prefix="tool.docgen.")
+    """The project config of ``folder`` (default: the current folder) or the nearest folder above
+    it, as ruff and pytest find theirs: ``docgen.toml``, else ``[tool.docgen]`` in ``pyproject.toml``."""
+    start = (folder or Path.cwd()).resolve()
+    for here in (start, *start.parents):
+        own = here / "docgen.toml"
+        if own.is_file():
+            return _parse(_load(own), own)
+        pyproject = here / "pyproject.toml"
+        if pyproject.is_file():
+            table = _load(pyproject).get("tool", {}).get("docgen")
+            if isinstance(table, dict):
+                return _parse(table, pyproject, prefix="tool.docgen.")
     return ProjectConfig()
 
 
@@ -76,6 +79,7 @@ def _load(path: Path) -> dict[str, Any]:
 def _parse(table: dict[str, Any], path: Path, prefix: str = "") -> ProjectConfig:
     values: dict[str, Any] = {}
     problems = []
+    warnings: list[str] = []
     for key, raw in table.items():
         if key in ("vars", "templates", "api_key"):
             continue
@@ -103,6 +107,8 @@ def _parse(table: dict[str, Any], path: Path, prefix: str = "") -> ProjectConfig
             )
         else:
             api_key_env = match.group(1)
+            if api_key_env not in os.environ:
+                warnings.append(f"{path}: {prefix}api_key names ${{{api_key_env}}}, which is not set: no key is sent")
     templates_dir = None
     if "templates" in table:
         templates_dir = (path.parent / str(table["templates"])).resolve()
@@ -110,7 +116,8 @@ def _parse(table: dict[str, Any], path: Path, prefix: str = "") -> ProjectConfig
             problems.append(f"{prefix}templates: {templates_dir} is not a folder")
     if problems:
         raise UsageError(f"{path}: " + "; ".join(problems))
-    return ProjectConfig(str(path), values, {str(k): str(v) for k, v in variables.items()}, templates_dir, api_key_env)
+    variables = {str(k): str(v) for k, v in variables.items()}
+    return ProjectConfig(str(path), values, variables, templates_dir, api_key_env, tuple(warnings))
 
 
 def mask(secret: str | None) -> str:
