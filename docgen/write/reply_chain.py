@@ -202,8 +202,11 @@ class _Chain:
             )
         if finish == "stop" and self.doc.size == self.start:
             raise StreamError("the server's reply was empty", hint="check the model and the prompt")
-        if reply.kind == "close" or (self.word_limit is not None and words >= self.word_limit):
+        if self.word_limit is not None and words >= self.word_limit:
             return None
+        if reply.kind == "close":  # done, unless a capped closing left the text well short (a loop was cut)
+            short = target is not None and words < SHORT * target and finish != "stop"
+            return "write" if short and more else None
         if target is not None and words >= (self.budget.body_target or target):
             return "close" if finish != "stop" and more else None
         if finish in ("length", "target"):
