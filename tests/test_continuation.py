@@ -71,8 +71,32 @@ def test_instruct_cuts_repeat_of_tail_end(chunk: Callable[[str], list[str]]) -> 
 
 @CHUNKINGS
 def test_instruct_cuts_the_longest_repeat(chunk: Callable[[str], list[str]]) -> None:
-    tail = "la la la la la la la la"
-    assert trim(tail, "la la la la la la la la la and more", chunk) == " la and more"
+    tail = "The refrain begins: la la la la"
+    assert trim(tail, "The refrain begins: la la la la la and more", chunk) == " la and more"
+
+
+@CHUNKINGS
+@pytest.mark.parametrize(
+    ("tail", "reply"),
+    [
+        ("# " + "=" * 40, "=" * 38 + "\n\nNext."),  # a rule split at the seam
+        ("| tie | 3 |\n" * 5, "| tie | 3 |\n" * 3 + "| end | 1 |\n"),  # a table of identical rows
+        ("values = [0, 0, 0, 0, ", "0, 0, 0, 0, 0]\n"),  # an array
+        ("la la la la la la la la", "la la la la la la la la la and more"),
+    ],
+)
+def test_instruct_never_cuts_a_match_that_is_only_periodic(
+    chunk: Callable[[str], list[str]], tail: str, reply: str
+) -> None:
+    assert trim(tail, reply, chunk) == reply  # the text going on, not evidence of a repeat
+
+
+@CHUNKINGS
+def test_a_reply_that_repeats_all_of_a_short_text_is_cut_when_the_tail_is_all_of_it(
+    chunk: Callable[[str], list[str]],
+) -> None:
+    trimmer = OverlapTrimmer("# A R", whole_text=True)
+    assert "".join(trimmer.feed(p) for p in chunk("# A Report on things")) + trimmer.flush() == "eport on things"
 
 
 @CHUNKINGS

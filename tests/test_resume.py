@@ -31,16 +31,33 @@ FAULTS = {
 
 
 def _write(docgen, server, out: Path, *extra: str) -> tuple[int, str, str]:
-    return docgen("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--backoff", "0",
-                  "--timeout", "0.6", "--retries", "4", "--words", "100000", "--outline", "none", *extra)
+    return docgen(
+        "write",
+        "--topic",
+        "t",
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--backoff",
+        "0",
+        "--timeout",
+        "0.6",
+        "--retries",
+        "4",
+        "--words",
+        "100000",
+        "--outline",
+        "none",
+        *extra,
+    )
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_every_fault_in_every_mode_ends_byte_exact(tmp_path: Path, serve, docgen, mode: str, fault: str) -> None:
     document = make_document(900, seed=len(fault) * 7 + len(mode))
-    server = serve(Script(document=document, flavour=MODES[mode], cap_chars=1800, faults=list(FAULTS[fault]),
-                          seed=3))
+    server = serve(Script(document=document, flavour=MODES[mode], cap_chars=1800, faults=list(FAULTS[fault]), seed=3))
     out = tmp_path / "doc.md"
     code, _, err = _write(docgen, server, out, "--continue-mode", mode)
     assert code == 0, err
@@ -85,8 +102,9 @@ def test_json_reports_each_reply_and_the_continuations(tmp_path: Path, serve, do
 def test_words_target_stops_continuing(tmp_path: Path, serve, docgen, document: str) -> None:
     server = serve(Script(document=document, cap_chars=800))
     out = tmp_path / "doc.md"
-    code, stdout, err = docgen("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url,
-                               "--words", "150", "--json")
+    code, stdout, err = docgen(
+        "write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "150", "--json"
+    )
     assert code == 0, err
     text = out.read_text(encoding="utf-8")
     assert document.startswith(text) and len(text) < len(document)
@@ -136,11 +154,36 @@ def test_a_changed_topic_is_refused_and_restart_works(tmp_path: Path, serve, doc
     assert code == 4
     assert "different inputs" in err and "variables" in err and "--restart" in err
     assert (tmp_path / "doc.md.part").read_bytes() == partial
-    code, _, err = docgen("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url,
-                          "--template", "brief", "--words", "100000", "--outline", "none")
+    code, _, err = docgen(
+        "write",
+        "--topic",
+        "t",
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--template",
+        "brief",
+        "--words",
+        "100000",
+        "--outline",
+        "none",
+    )
     assert code == 4 and "template" in err
-    code, _, err = docgen("write", "--topic", "another", "-o", str(out), "--base-url", server.base_url,
-                          "--restart", "--words", "100000", "--outline", "none")
+    code, _, err = docgen(
+        "write",
+        "--topic",
+        "another",
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--restart",
+        "--words",
+        "100000",
+        "--outline",
+        "none",
+    )
     assert code == 0, err
     assert (tmp_path / "doc.md.part.bak").read_bytes() == partial
     assert out.read_text(encoding="utf-8") == document
@@ -183,8 +226,19 @@ def test_ctrl_c_keeps_the_partial_and_a_rerun_finishes(tmp_path: Path, serve) ->
     document = make_document(1200, seed=4)
     server = serve(Script(document=document, delay=0.002, write_bytes=(20, 60)))
     out = tmp_path / "doc.md"
-    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "100000",
-            "--outline", "none")
+    args = (
+        "write",
+        "--topic",
+        "t",
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--words",
+        "100000",
+        "--outline",
+        "none",
+    )
     proc = docgen_process(*args)
     part = tmp_path / "doc.md.part"
     deadline = time.monotonic() + 20
@@ -208,8 +262,20 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates(tmp_path: Path, ser
     document = make_document(2500, seed=11)
     server = serve(Script(document=document, cap_chars=3000, delay=0.001, write_bytes=(30, 200)))
     out = tmp_path / "doc.md"
-    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--words", "100000",
-            "--outline", "none", "--quiet")
+    args = (
+        "write",
+        "--topic",
+        "t",
+        "-o",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--words",
+        "100000",
+        "--outline",
+        "none",
+        "--quiet",
+    )
     rng = random.Random(7)
     kills = 0
     for _ in range(40):
@@ -234,8 +300,9 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates(tmp_path: Path, ser
 
 def test_a_reply_of_only_reasoning_cut_at_length_is_not_continued_forever(tmp_path: Path, serve, docgen) -> None:
     server = serve(Script(document="Some text.", reasoning=20, cap_chars=0))
-    code, _, err = docgen("write", "--topic", "t", "-o", str(tmp_path / "a.md"), "--base-url", server.base_url,
-                          "--max-tokens", "50")
+    code, _, err = docgen(
+        "write", "--topic", "t", "-o", str(tmp_path / "a.md"), "--base-url", server.base_url, "--max-tokens", "50"
+    )
     assert code == 8
     assert "without writing any text" in err and "--max-tokens" in err
     assert len(server.recorder.chats) == 1
@@ -250,3 +317,35 @@ def test_text_that_truly_repeats_at_a_seam_is_kept(tmp_path: Path, serve, docgen
     code, _, err = _write(docgen, server, out, "--continue-mode", mode)
     assert code == 0, err
     assert out.read_text(encoding="utf-8") == document
+
+
+def test_instruct_seams_in_repetitive_text_delete_nothing(tmp_path: Path, serve, docgen) -> None:
+    """A model that repeats nothing, with seams inside a rule, a table of identical rows and an array."""
+    document = (
+        "# Data\n\n# "
+        + "=" * 78
+        + "\n\n| a | b |\n|---|---|\n"
+        + "| tie | 3 |\n" * 60
+        + "\nvalues = ["
+        + "0, " * 80
+        + "0]\n\nThe end of the data.\n"
+    )
+    for cap in (37, 50, 91):  # seams fall mid-rule, mid-table, mid-array
+        server = serve(Script(document=document, flavour="openai", cap_chars=cap, overlap=0))
+        out = tmp_path / f"doc{cap}.md"
+        code, _, err = _write(docgen, server, out, "--continue-mode", "instruct", "--max-continuations", "100")
+        assert code == 0, err
+        assert out.read_text(encoding="utf-8") == document
+
+
+def test_a_partial_shorter_than_the_overlap_minimum_is_not_duplicated(tmp_path: Path, serve, docgen) -> None:
+    document = "# A Report on the printing press\n\n" + make_document(300, seed=21)
+    out = tmp_path / "doc.md"
+    server = serve(Script(document=document, flavour="openai", faults=[Fault("drop", after=700)], write_bytes=(1, 8)))
+    code, _, _ = _write(docgen, server, out, "--continue-mode", "instruct", "--retries", "0")
+    kept = (tmp_path / "doc.md.part").read_text(encoding="utf-8")
+    assert code == 10 and 0 < len(kept) < 12 and document.startswith(kept)  # a very short partial
+    server.script = Script(document=document, flavour="openai")  # a model that repeats the text it is given
+    code, _, err = _write(docgen, server, out, "--continue-mode", "instruct")
+    assert code == 0, err
+    assert out.read_text(encoding="utf-8") == document  # not "# A R# A Report..."

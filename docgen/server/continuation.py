@@ -122,13 +122,18 @@ class OverlapTrimmer:
     """Removes the start of a continuation that repeats the end of the text before it.
 
     Holds back only while everything received so far still occurs in the tail, so it
-    could still be a repeat; then cuts the longest prefix that equals the tail's end
-    (at least ``MIN_OVERLAP`` characters, to leave coincidences alone).
+    could still be a repeat; then cuts the longest prefix that equals the tail's end (at
+    least ``MIN_OVERLAP`` characters, to leave coincidences alone). A match is evidence of
+    a repeat only where the text is not periodic: in a rule of ``=``, a table of identical
+    rows or ``0, 0, 0``, a continuation that matches the tail's end is the text going on
+    just as well, so nothing is cut. When the tail is all the text there is, a reply that starts
+    with all of it repeats it, however short it is.
     """
 
-    def __init__(self, tail: str, *, whole_only: bool = False) -> None:
+    def __init__(self, tail: str, *, whole_only: bool = False, whole_text: bool = False) -> None:
         self.tail = tail
         self.whole_only = whole_only  # cut only a repeat of the whole tail (an echoed prefill)
+        self.whole_text = whole_text  # the tail is the whole text so far
         self.held = ""
         self.settled = not tail
 
@@ -149,15 +154,37 @@ class OverlapTrimmer:
         held, tail = self.held, self.tail
         self.held = ""
         overlap = 0
-        if self.whole_only:
+        if self.whole_only or (self.whole_text and held.startswith(tail)):
             overlap = len(tail) if held.startswith(tail) else 0
         elif len(held) >= MIN_OVERLAP:
             probe = held[:MIN_OVERLAP]
             at = tail.find(probe)
             while at >= 0:
                 k = len(tail) - at
-                if k <= len(held) and held.startswith(tail[at:]):
+                repeat = tail[at:]
+                if k <= len(held) and held.startswith(repeat) and not (_periodic(repeat) or _text_goes_on(tail, k)):
                     overlap = k
                     break
                 at = tail.find(probe, at + 1)
         return held[overlap:]
+
+
+def _periodic(text: str) -> bool:
+    """Is ``text`` two or more copies of a shorter unit (``====``, ``ab ab ab``)? By the KMP prefix function."""
+    border = [0] * len(text)
+    for i in range(1, len(text)):
+        k = border[i - 1]
+        while k and text[i] != text[k]:
+            k = border[k - 1]
+        border[i] = k + (text[i] == text[k])
+    return bool(text) and len(text) - border[-1] <= len(text) // 2
+
+
+def _text_goes_on(tail: str, k: int) -> bool:
+    """Would a reply that starts with the tail's last ``k`` characters be the text simply going on?
+
+    So it is when those characters also end ``p`` <= ``k`` characters earlier: the text is
+    periodic there (a rule, identical rows, ``0, 0, 0``), and its next characters are the
+    same whether the model repeats or goes on. That is no evidence of a repeat.
+    """
+    return tail.find(tail[-k:], max(0, len(tail) - 2 * k), len(tail) - 1) >= 0

@@ -30,6 +30,7 @@ from docgen.server.continuation import (
     continuation_request,
     develop_instruction,
     repetition_penalties,
+    tail_begin,
 )
 from docgen.server.request import chat_body
 from docgen.server.session import Session
@@ -248,7 +249,8 @@ class _Chain:
         msgs, extra = continuation_request(messages=self.messages, partial=tail, mode=mode, instruction=instruction)
         trimmer = None
         if mode in ("instruct", "prefill"):  # instruct models repeat; llama.cpp echoes the prefill
-            trimmer = OverlapTrimmer(tail, whole_only=mode == "prefill")
+            whole = tail_begin(doc.size, self.start, self.context_tail) == self.start
+            trimmer = OverlapTrimmer(tail, whole_only=mode == "prefill", whole_text=whole)
         return msgs, extra, trimmer
 
     def _request(self, kind: str) -> _Reply:
