@@ -37,6 +37,7 @@ def test_concurrent_jobs_with_faults_are_all_byte_exact(tmp_path: Path, serve, d
     assert code == 0, err
     for i, text in enumerate(docs.values()):
         assert (tmp_path / "out" / f"doc{i}.md").read_text(encoding="utf-8") == text
+    assert not (tmp_path / "out" / ".docgen-batch.lock").exists()  # nothing left over
     results = json.loads(report.read_text(encoding="utf-8"))
     assert [r["status"] for r in results] == ["done"] * 6
     assert all(r["words"] > 0 and r["continuations"] > 0 for r in results)

@@ -175,6 +175,7 @@ def test_an_outline_that_stays_malformed_fails_clearly(tmp_path: Path, serve, do
     assert code == 12
     assert "unusable" in err and "--outline FILE" in err
     assert len(server.recorder.chats) == 3
+    assert not (tmp_path / "p.md.sections").exists()  # no empty folder left behind
 
 
 def test_docgen_outline_writes_only_the_outline(tmp_path: Path, serve, docgen) -> None:

@@ -6,10 +6,12 @@ Updates are serialised by a thread lock and, across processes, by ``flock`` on a
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from docgen.errors import OutputError
@@ -34,11 +36,19 @@ class BatchState:
 
     def record(self, relative: str, fingerprint: str) -> None:
         try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC  # never through a planted link
-            with self._lock, os.fdopen(os.open(self.path.with_suffix(".lock"), flags, 0o644), "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # other processes on the same folder
+            # other processes on the same folder: the lock is the folder itself, so no lock file is left
+            with self._lock, _locked(os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)):
                 data = self.read()
                 data[relative] = fingerprint
                 atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True))
         except OSError as exc:
             raise OutputError(f"cannot record {relative} in {self.path}: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

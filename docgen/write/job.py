@@ -42,4 +42,4 @@ def write_job(
     job = spec.resolve(session.model)
     if isinstance(job, DocumentJob):
         return write_document(session=session, job=job, existing=existing, force=force, on_progress=on_progress)
-    return write_longform(session=session, job=job, existing=existing, force=force, on_progress=on_progress)
+    return write_longform(session=session, job=job, existing=existing, on_progress=on_progress)

@@ -9,6 +9,7 @@ instead of the text before it. Last, the sections are stitched in order into the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
@@ -69,10 +70,24 @@ def write_longform(
     session: Session,
     job: LongformJob,
     existing: str = "auto",
-    force: bool = False,
     on_progress: ProgressCallback = ignore_progress,
 ) -> WriteResult:
-    """Plan (or read) the outline, write each section, stitch the document."""
+    """Plan (or read) the outline, write each section, stitch the document (``write_job`` checked the output)."""
+    try:
+        return _write_longform(session=session, job=job, existing=existing, on_progress=on_progress)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            sidecar(job.output, ".sections").rmdir()  # only if empty: a failed run leaves no empty folder
+        raise
+
+
+def _write_longform(
+    *,
+    session: Session,
+    job: LongformJob,
+    existing: str = "auto",
+    on_progress: ProgressCallback = ignore_progress,
+) -> WriteResult:
     folder = sidecar(job.output, ".sections")
     if existing == "restart" and folder.exists():
         backup = sidecar(job.output, ".sections.bak")
