@@ -11,6 +11,13 @@ from docgen.errors import redact
 from docgen.server.request import chat_body
 
 
+def _request(
+    base_url: str, model: str | None, sampling: Mapping[str, Any], messages: Sequence[Mapping[str, Any]]
+) -> tuple[str, dict[str, Any]]:
+    body = chat_body(model=model or "(the server's only model)", messages=messages, sampling=sampling)
+    return f"{redact(base_url)}/chat/completions", body
+
+
 def dry_run_json(
     *,
     base_url: str,
@@ -20,8 +27,7 @@ def dry_run_json(
     messages: Sequence[Mapping[str, Any]],
 ) -> str:
     """``--dry-run --json``: the request as one JSON object."""
-    body = chat_body(model=model or "(the server's only model)", messages=messages, sampling=sampling)
-    url = f"{redact(base_url)}/chat/completions"
+    url, body = _request(base_url, model, sampling, messages)
     return json.dumps({"url": url, "output": str(output), "body": body}, ensure_ascii=False)
 
 
@@ -33,8 +39,8 @@ def dry_run_text(
     sampling: Mapping[str, Any],
     messages: Sequence[Mapping[str, Any]],
 ) -> str:
-    body = chat_body(model=model or "(the server's only model)", messages=messages, sampling=sampling)
-    parts = [f"# POST {redact(base_url)}/chat/completions -> {output}\n"]
+    url, body = _request(base_url, model, sampling, messages)
+    parts = [f"# POST {url} -> {output}\n"]
     parts += [f"## {m['role']}\n\n{m['content']}\n" for m in messages]
     parts.append("## request body\n\n" + json.dumps(body, indent=2, ensure_ascii=False))
     return "\n".join(parts)
