@@ -182,3 +182,62 @@ def test_duplicate_job_names_are_refused(tmp_path: Path, serve, docgen) -> None:
                                {"name": "intro", "topic": "b", "output": "b.md"}])
     code, _, err = docgen("batch", str(path), "--base-url", server.base_url)
     assert code == 2 and "job 2 (intro): field 'name'" in err
+
+
+def test_sigterm_stops_every_job_keeps_their_partials_and_still_reports(tmp_path: Path, serve) -> None:
+    """What a cancelled CI job sends: each job stops cleanly, the table and --report say how far it got."""
+    import signal
+
+    from docgen.markdown.wordcount import count_words
+
+    docs = {f"topic {i} ": make_document(400, seed=200 + i) for i in range(3)}
+    server = serve(Script(document="unused", documents=docs, delay=0.01, write_bytes=(20, 60)))
+    path = manifest(tmp_path, [{"topic": t, "output": f"doc{i}.md"} for i, t in enumerate(docs)],
+                    defaults='output_dir = "out"\nwords = 100000\noutline = "none"')
+    report = tmp_path / "report.json"
+    args = ("batch", str(path), "--base-url", server.base_url, "--jobs", "3", "--report", str(report))
+    proc = docgen_process(*args)
+    try:
+        deadline = time.monotonic() + 20
+        parts = [tmp_path / "out" / f"doc{i}.md.part" for i in range(3)]
+        while not all(p.exists() and p.stat().st_size > 100 for p in parts):
+            assert time.monotonic() < deadline, "the jobs never got going"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err_bytes = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    err = err_bytes.decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "nothing was written" not in err
+    [line] = [line for line in err.splitlines() if line.startswith("docgen: interrupted")]
+    assert f"partial texts are kept in {tmp_path / 'out'}" in line and "docgen batch" in line
+    assert "3/3" not in err  # nothing was finished
+    results = json.loads(report.read_text(encoding="utf-8"))
+    assert [r["status"] for r in results] == ["cancelled"] * 3
+    for result, part, text in zip(results, parts, docs.values(), strict=True):
+        kept = part.read_text(encoding="utf-8")
+        assert text.startswith(kept) and result["words"] == count_words(kept) > 0
+        assert result["seconds"] > 0 and result["error"] == "interrupted"
+    server.script = Script(document="unused", documents=docs)  # the same command finishes them, byte-exact
+    proc = docgen_process(*args)
+    _, err_bytes = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err_bytes.decode()
+    for i, text in enumerate(docs.values()):
+        assert (tmp_path / "out" / f"doc{i}.md").read_text(encoding="utf-8") == text
+    assert "3 jobs: 3 written" in err_bytes.decode()
+
+
+def test_the_totals_count_up_to_date_jobs(tmp_path: Path, serve, docgen) -> None:
+    docs = six_docs()
+    server = serve(Script(document="unused", documents=docs))
+    path = manifest(tmp_path, [{"topic": t, "output": f"doc{i}.md"} for i, t in enumerate(docs)])
+    (tmp_path / "out").mkdir()
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--jobs", "1")
+    assert code == 0, err
+    (tmp_path / "out" / "doc5.md").unlink()
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url)
+    assert code == 0, err
+    assert "6 jobs: 1 written, 5 up to date" in err
+    assert "1/6 written, 5 up to date, 0 running, 0 failed" in err  # the meter's last line

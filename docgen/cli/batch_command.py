@@ -9,7 +9,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from docgen.cli.context import project_config, session_from, stderr_is_live, template_search
+from docgen.cli.context import app_state, project_config, session_from, stderr_is_live, template_search
 from docgen.cli.options import robustness_options, server_options
 from docgen.errors import BatchError
 from docgen.inputs.manifest import batch_specs, load_manifest
@@ -40,7 +40,8 @@ def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
     """Write every document of a TOML manifest; re-runs redo only what is unfinished."""
     from docgen.cli.meter import BatchMeter
     from docgen.cli.summary import batch_table
-    from docgen.write.batch import run_batch, write_report
+    from docgen.write.batch import BatchInterrupted, run_batch, write_report
+    from docgen.write.progress import Cancelled
 
     loaded = load_manifest(manifest)
     for key in ("base_url", "model"):  # flags and env beat the manifest, which beats the project config
@@ -52,6 +53,7 @@ def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
     config = project_config()
     specs = batch_specs(loaded, defaults=config.variables, search=template_search(), config=config.values)
     meter = BatchMeter(sys.stderr, live=stderr_is_live(), total=len(loaded.jobs), enabled=not opts["quiet"])
+    interrupted = False
     with session_from(opts, pool_size=opts["jobs"] + 2) as session:
         try:
             results = run_batch(
@@ -63,12 +65,18 @@ def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
                 fail_fast=opts["fail_fast"],
                 observer=meter,
             )
+        except BatchInterrupted as stop:  # Ctrl-C, SIGTERM (a cancelled CI job): still say what each job got to
+            results, interrupted = stop.results, True
         finally:
             meter.close()
     for line in batch_table(results):
         click.echo(line, err=True)
     if opts["report"] is not None:
         write_report(opts["report"], results)
+    if interrupted:
+        if any(r.status in ("cancelled", "failed") and r.words for r in results):
+            app_state().partial = str(loaded.output_dir)  # the boundary's hint: kept, and how to go on
+        raise Cancelled
     failed = [r for r in results if r.status == "failed"]
     if failed:
         raise BatchError(

@@ -83,7 +83,12 @@ def _kept_hint(state: AppState, argv: list[str] | None) -> str:
             args[i + 1] = "KEY"
         elif arg.startswith("--api-key="):
             args[i] = "--api-key=KEY"
-    what = "the sections written so far are" if part.endswith(".sections") else "the partial text is"
+    if part.endswith(".sections"):
+        what = "the sections written so far are"
+    elif os.path.isdir(part):
+        what = "the unfinished documents' partial texts are"
+    else:
+        what = "the partial text is"
     return redact(f"{what} kept in {part}; run the same command again to continue: docgen " + shlex.join(args))
 
 

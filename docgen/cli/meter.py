@@ -123,8 +123,7 @@ class BatchMeter:
         self.stream, self.live, self.total, self.enabled = stream, live, total, enabled
         self.interval = interval if interval is not None else (0.2 if live else 10.0)
         self.running: dict[str, Progress] = {}
-        self.finished = 0
-        self.failed = 0
+        self.ended: dict[str, int] = {}  # jobs by how they ended: done, skipped, stale, failed, cancelled
         self._lock = threading.Lock()
         self._next = 0.0
         self._lines = 0
@@ -143,23 +142,28 @@ class BatchMeter:
 
         return update
 
-    def job_ended(self, name: str, *, failed: bool) -> None:
+    def job_ended(self, name: str, *, status: str) -> None:
         with self._lock:
             self.running.pop(name, None)
-            self.finished += 1
-            self.failed += failed
+            self.ended[status] = self.ended.get(status, 0) + 1
             self._draw(force=True)
+
+    def overall(self, now: float) -> str:
+        """The total line: every job accounted for, the up-to-date ones included."""
+        counts = self.ended
+        up_to_date = counts.get("skipped", 0) + counts.get("stale", 0)
+        parts = [f"{counts.get('done', 0)}/{self.total} written"]
+        parts += [f"{up_to_date} up to date"] if up_to_date else []
+        parts += [f"{len(self.running)} running", f"{counts.get('failed', 0)} failed"]
+        parts += [f"{counts['cancelled']} cancelled"] if counts.get("cancelled") else []
+        return "batch  " + ", ".join(parts) + f"  {_clock(now - self._started)}"
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
         if not self.enabled or (now < self._next and not force):
             return
         self._next = now + self.interval
-        overall = (
-            f"batch  {self.finished}/{self.total} finished, {len(self.running)} running, "
-            f"{self.failed} failed  {_clock(now - self._started)}"
-        )
-        lines = [describe(p, now) for p in self.running.values()] + [overall]
+        lines = [describe(p, now) for p in self.running.values()] + [self.overall(now)]
         if self.live:
             up = f"\x1b[{self._lines - 1}F" if self._lines > 1 else "\r"
             self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines[:-1]) + f"\x1b[2K{lines[-1]}\x1b[J")

@@ -26,6 +26,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     tokens = f", {summary['tokens']:,} tokens" if summary["tokens"] is not None else ""
     n = summary["continuations"]
     conts = f", {n} continuation{'s' * (n != 1)}" if n else ""
+    n = summary.get("retries", 0)
+    conts += f", {n} retr{'ies' if n != 1 else 'y'}" if n else ""
     resumed = " (resumed)" if summary.get("resumed") else ""
     lines = [
         f"wrote {summary['path']}: {summary['words']:,} words{tokens}{conts}, {summary['headings']} headings "
@@ -45,12 +47,20 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def batch_table(results: list[JobResult]) -> list[str]:
-    """One line per job: status, words, tokens, seconds, name, and the error if any."""
-    lines = [f"{'status':9} {'words':>7} {'tokens':>7} {'seconds':>8}  job"]
+    """One line per job (status, words, tokens, continuations, retries, seconds, name, error), then the totals."""
+    lines = [f"{'status':9} {'words':>7} {'tokens':>7} {'conts':>5} {'retries':>7} {'seconds':>8}  job"]
     for r in results:
         tokens = "-" if r.tokens is None else f"{r.tokens:,}"
         lines.append(
-            f"{r.status:9} {r.words:>7,} {tokens:>7} {r.seconds:>8.1f}  {r.name}"
+            f"{r.status:9} {r.words:>7,} {tokens:>7} {r.continuations:>5} {r.retries:>7} {r.seconds:>8.1f}  {r.name}"
             + (f"  ({r.error})" if r.error else "")
         )
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    order = [("done", "written"), ("skipped", "up to date"), ("stale", "stale"), ("failed", "failed")]
+    order += [("cancelled", "cancelled"), ("pending", "not started")]
+    parts = [f"{counts[key]} {label}" for key, label in order if counts.get(key)]
+    words = sum(r.words for r in results if r.status == "done")
+    lines.append(f"{len(results)} jobs: " + ", ".join(parts) + f"; {words:,} words written")
     return lines

@@ -7,6 +7,7 @@ job's failure is in its result, not raised; ``fail_fast`` cancels the others.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -22,7 +23,7 @@ from docgen.inputs.manifest import BatchSpec, Manifest
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
 from docgen.write.batch_state import BatchState
-from docgen.write.files import atomic_write
+from docgen.write.files import atomic_write, sidecar
 from docgen.write.job import write_job
 from docgen.write.progress import Cancelled, Progress, ProgressCallback
 
@@ -32,12 +33,24 @@ class JobResult:
     name: str
     path: str
     status: str = "pending"  # done, skipped, stale, failed, cancelled
-    words: int = 0
-    tokens: int | None = None
+    words: int = 0  # of the finished document, or of the partial text a failed job left
+    tokens: int | None = None  # completion tokens of every reply of the document
     seconds: float = 0.0
     continuations: int = 0
+    retries: int = 0  # requests sent again after a failure, this run
     error: str = ""
     exit_code: int = 0
+
+
+class BatchInterrupted(Exception):
+    """The batch was interrupted (Ctrl-C, SIGTERM): every job stopped cleanly, its partial kept.
+
+    ``results`` says how far each job got, for the table and the report.
+    """
+
+    def __init__(self, results: list[JobResult]) -> None:
+        super().__init__("interrupted")
+        self.results = results
 
 
 class BatchObserver(Protocol):
@@ -45,7 +58,7 @@ class BatchObserver(Protocol):
 
     def job(self, name: str) -> ProgressCallback: ...
 
-    def job_ended(self, name: str, *, failed: bool) -> None: ...
+    def job_ended(self, name: str, *, status: str) -> None: ...
 
 
 def run_batch(
@@ -73,8 +86,10 @@ def run_batch(
         item, result = specs[index], results[index]
         job, job_session = item.job, sessions[item.model]
         if cancel.is_set():
-            result.status = "cancelled"
+            result.status, result.error = "cancelled", why[0]
+            observer.job_ended(result.name, status=result.status)
             return
+        started = time.monotonic()
         try:
             resolved = item.spec.resolve(job_session.model)
             fp = fingerprint({**resolved.inputs, "outline": job.settings.get("outline"), "output": job.output.suffix})
@@ -84,6 +99,7 @@ def run_batch(
                     result.words = count_words(job.output.read_text(encoding="utf-8", errors="replace"))
                 if result.status == "stale":
                     result.error = "finished, but its inputs changed since (use --force to regenerate)"
+                observer.job_ended(result.name, status=result.status)
                 return
             draw = observer.job(job.name)
 
@@ -92,11 +108,10 @@ def run_batch(
                     raise Cancelled
                 draw(p)
 
-            started = time.monotonic()
             written = write_job(session=job_session, spec=item.spec, force=force, on_progress=progress)
             state.record(job.relative, fp)
             result.status, result.words, result.tokens = "done", written.words, written.tokens
-            result.continuations, result.seconds = written.continuations, time.monotonic() - started
+            result.continuations, result.retries = written.continuations, written.retries
         except Cancelled:
             result.status, result.error = "cancelled", why[0]
         except OutputExistsError:
@@ -105,21 +120,45 @@ def run_batch(
             result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
         except Exception as exc:  # a bug in one job must not stop the others
             result.status, result.error, result.exit_code = "failed", f"internal error: {exc!r}", EXIT_INTERNAL
+        result.seconds = round(time.monotonic() - started, 3)
+        if result.status in ("failed", "cancelled"):
+            result.words = partial_words(job.output)
         if result.status == "failed" and fail_fast:
             cancel.set()
-        observer.job_ended(result.name, failed=result.status == "failed")
+        observer.job_ended(result.name, status=result.status)
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         for future in [pool.submit(one, i) for i in range(len(specs))]:
             future.result()
-    except BaseException:
+    except (KeyboardInterrupt, Cancelled):  # Ctrl-C, SIGTERM: stop every job at its next read, keep its partial
         why[0] = "interrupted"
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for result in results:
+            if result.status == "pending":  # never started
+                result.status, result.error = "cancelled", "interrupted"
+        raise BatchInterrupted(results) from None
+    except BaseException:
         cancel.set()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return results
+
+
+def partial_words(output: Path) -> int:
+    """The words an unfinished document has so far: its ``.part``, or its outline's sections."""
+    sections = sidecar(output, ".sections")
+    texts = [sidecar(output, ".part")]
+    if sections.is_dir():
+        texts += sorted(p for p in sections.iterdir() if p.suffix in (".md", ".part"))
+    words = 0
+    for path in texts:
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.is_symlink():
+                words += count_words(path.read_text(encoding="utf-8", errors="replace"))
+    return words
 
 
 def write_report(path: Path, results: list[JobResult]) -> None:

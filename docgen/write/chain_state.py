@@ -15,6 +15,7 @@ class ChainState:
     replies: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
     requests: int = 0  # sent this run, whatever came of them
+    retries: int = 0  # of them, sent again after a failure
 
     @property
     def continuations(self) -> int:

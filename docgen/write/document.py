@@ -32,6 +32,7 @@ class WriteResult:
     finish_reasons: tuple[str, ...]
     continuations: int
     resumed: bool
+    retries: int = 0  # requests sent again after a failure, this run
     warnings: tuple[str, ...] = field(default=())
     markdown: dict[str, Any] = field(default_factory=dict)  # checks and headings of the finished text
     sections: tuple[dict[str, Any], ...] = ()  # outline mode: title, budget and words of each
@@ -153,6 +154,7 @@ def write_document(
         finish_reasons=tuple(r["finish_reason"] for r in state.replies),
         continuations=state.continuations,
         resumed=resumed,
+        retries=state.retries,
         warnings=tuple(_warnings(finish, state, job, words)),
         markdown=report,
     )
@@ -215,9 +217,11 @@ def _words_into(watch: TextWatch, on_progress: ProgressCallback) -> ProgressCall
 
 
 def _usage_tokens(replies: list[dict[str, Any]]) -> int | None:
-    counts = [r["usage"].get("completion_tokens") for r in replies if isinstance(r.get("usage"), dict)]
-    counts = [c for c in counts if isinstance(c, int)]
-    return sum(counts) if counts else None
+    """Completion tokens of every reply as the server counted them; None unless it counted them all."""
+    counts = [r["usage"].get("completion_tokens") if isinstance(r.get("usage"), dict) else None for r in replies]
+    if not counts or not all(isinstance(c, int) for c in counts):
+        return None  # a sum of some replies only would be a wrong total
+    return sum(c for c in counts if isinstance(c, int))
 
 
 def _warnings(finish: str, state: ChainState, job: DocumentJob, words: int) -> list[str]:

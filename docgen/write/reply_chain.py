@@ -154,6 +154,7 @@ class _Chain:
                 attempts += 1
                 if attempts > policy.retries:
                     raise
+                self.state.retries += 1
                 wait_to_retry(exc, attempts, policy=policy, progress=progress, on_progress=on_progress)
                 continue
             attempts = 0
