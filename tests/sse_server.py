@@ -78,6 +78,7 @@ class Script:
     # a prompt substring -> the document it gets; a list gives successive fresh requests the next one
     documents: dict[str, str | list[str]] = field(default_factory=dict)
     slow: dict[str, float] = field(default_factory=dict)  # a prompt substring -> seconds between writes
+    fail_on: dict[str, Fault] = field(default_factory=dict)  # a prompt substring -> the fault every such request gets
 
 
 class Recorder:
@@ -118,6 +119,8 @@ class _Handler(BaseHTTPRequestHandler):
         index = self.server.recorder.add({"path": self.path, "headers": dict(self.headers), "body": body})
         chats = sum(1 for r in self.server.recorder.requests[: index + 1] if r["body"] is not None)
         fault = script.faults[chats - 1] if chats - 1 < len(script.faults) else None
+        prompt = json.dumps(body.get("messages"), ensure_ascii=False)
+        fault = fault or next((f for needle, f in script.fail_on.items() if needle in prompt), None)
         if not self.path.endswith("/chat/completions"):
             return self._plain(404, '{"error": {"message": "no such route"}}')
         if fault is not None and fault.kind == "status":

@@ -246,3 +246,83 @@ def test_a_failing_parallel_section_stops_the_others(tmp_path: Path, serve, docg
     assert time.monotonic() - started < 10  # the slow sections were stopped, not finished
     finished = {p.name[:2] for p in (tmp_path / "p.md.sections").glob("*.md")}
     assert not {"02", "03"} <= finished
+
+
+# -- re-runs: what a finished section depends on --------------------------------------------
+
+
+def chats_for(server, needle: str) -> int:
+    return len([r for r in server.recorder.chats if needle in r["body"]["messages"][-1]["content"]])
+
+
+def failed_after_section_1(tmp_path: Path, serve, docgen, *extra: str):
+    """A run of the user's outline file that finishes section 1 and fails in section 2 (a 401)."""
+    from sse_server import Fault
+
+    bodies = sections(seed=60)
+    script = script_for(bodies)
+    script.fail_on = {"Now write section 2 of 3": Fault("status", status=401)}
+    server = serve(script)
+    plan = tmp_path / "plan.md"
+    plan.write_text(OUTLINE, encoding="utf-8")
+    out = tmp_path / "press.md"
+    args = ["write", "--topic", "printing", "--outline", str(plan), "-o", str(out), "--base-url", server.base_url]
+    code, _, err = docgen(*args, *extra)
+    assert code == 6, err
+    assert chats_for(server, "Now write section 1 of 3") == 1
+    script.fail_on.clear()
+    return server, plan, out, args, bodies
+
+
+def test_another_parallel_setting_keeps_the_finished_sections(tmp_path: Path, serve, docgen) -> None:
+    server, _, out, args, bodies = failed_after_section_1(tmp_path, serve, docgen)
+    code, _, err = docgen(*args, "--parallel", "3")
+    assert code == 0, err
+    assert chats_for(server, "Now write section 1 of 3") == 1  # not paid for twice
+    assert out.read_text(encoding="utf-8") == expected(bodies)
+
+
+def test_an_edited_outline_of_an_unfinished_run_names_what_is_written_again(tmp_path: Path, serve, docgen) -> None:
+    server, plan, out, args, bodies = failed_after_section_1(tmp_path, serve, docgen)
+    plan.write_text(OUTLINE.replace("Where movable type came from", "Where printing came from"), encoding="utf-8")
+    code, _, err = docgen(*args)
+    assert code == 0, err
+    assert chats_for(server, "Now write section 1 of 3") == 2  # its line changed
+    assert "the outline changed since the last run" in err and "'Origins'" in err
+    assert chats_for(server, "Now write section 2 of 3") == 2  # the failed request, then this run's
+    assert out.read_text(encoding="utf-8") == expected(bodies)
+
+
+def test_other_inputs_are_refused_before_anything_is_sent(tmp_path: Path, serve, docgen) -> None:
+    server, _, _, args, _ = failed_after_section_1(tmp_path, serve, docgen)
+    sent = len(server.recorder.chats)
+    code, _, err = docgen(*args, "--temperature", "0.3", "--parallel", "2")
+    assert code == 4, err
+    assert "changed: temperature" in err and "--restart" in err
+    assert len(server.recorder.chats) == sent  # nothing was paid for
+    code, _, err = docgen(*args, "--temperature", "0.3", "--restart")
+    assert code == 0, err
+    assert (tmp_path / "press.md.sections.bak").is_dir()
+
+
+def test_an_unreadable_index_is_said_to_be_unreadable(tmp_path: Path, serve, docgen) -> None:
+    server, _, _, args, _ = failed_after_section_1(tmp_path, serve, docgen)
+    (tmp_path / "press.md.sections" / "index.json").write_text("{not json", encoding="utf-8")
+    sent = len(server.recorder.chats)
+    code, _, err = docgen(*args)
+    assert code == 4 and "unreadable" in err and "changed:" not in err, err
+    assert len(server.recorder.chats) == sent
+
+
+def test_a_second_restart_keeps_the_first_backup(tmp_path: Path, serve, docgen) -> None:
+    from sse_server import Fault
+
+    server, _, _, args, _ = failed_after_section_1(tmp_path, serve, docgen)
+    server.script.fail_on = {"Now write section 2 of 3": Fault("status", status=401)}
+    assert docgen(*args, "--restart")[0] == 6  # section 1 written again, then the same failure
+    first = sorted(p.name for p in (tmp_path / "press.md.sections.bak").iterdir())
+    assert any(name.startswith("01-") and name.endswith(".md") for name in first)
+    server.script.fail_on.clear()
+    assert docgen(*args, "--restart")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "press.md.sections.bak").iterdir()) == first
+    assert (tmp_path / "press.md.sections.bak.1").is_dir()

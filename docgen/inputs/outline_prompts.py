@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from docgen.inputs.jobs import DocumentJob, LongformJob
+from docgen.inputs.jobs import DocumentJob, LongformJob, fingerprint
 from docgen.inputs.prompt import chat_messages, slugify
 from docgen.inputs.templates import render, resolve_values
 from docgen.markdown.outline import Outline
@@ -38,8 +38,14 @@ def outline_request(job: LongformJob, *, words: int) -> tuple[tuple[dict[str, st
     return chat_messages(job.system, prompt), inputs, OUTLINE_WORDS_PER_SECTION * sections + 100
 
 
-def make_section_job(job: LongformJob, outline: Outline, i: int, *, folder: Path, document_fp: str) -> DocumentJob:
-    """The job of section ``i``; in sequential mode its prompt still holds a slot for the text before it."""
+def make_section_job(job: LongformJob, outline: Outline, i: int, *, folder: Path) -> DocumentJob:
+    """The job of section ``i``; in sequential mode its prompt still holds a slot for the text before it.
+
+    Its fingerprint is the run's inputs and the section's own title, brief, budget and
+    whether it closes the document: an edit of another section's line, or another
+    ``--parallel``, leaves a finished section valid (the prompt's view of its
+    neighbours is context, not what it was asked to write).
+    """
     section = outline.sections[i]
     n = len(outline.sections)
     if job.parallel > 1:
@@ -74,7 +80,14 @@ def make_section_job(job: LongformJob, outline: Outline, i: int, *, folder: Path
         output=folder / f"{i + 1:02d}-{slugify(section.title, limit=40)}.md",
         messages=chat_messages(job.system, render(job.section_template.body, values)),
         sampling=job.sampling,
-        inputs={"document": document_fp, "section": i, "section_template": job.section_template.text},
+        inputs={
+            "run": fingerprint(job.inputs),
+            "title": section.title,
+            "brief": section.brief,
+            "budget": section.budget,
+            "last": i == n - 1,
+            "section_template": job.section_template.text,
+        },
         target_words=section.budget,
         asked_words=True,
     )

@@ -10,7 +10,6 @@ instead of the text before it. Last, the sections are stitched in order into the
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import threading
 import time
@@ -26,43 +25,11 @@ from docgen.markdown.outline import Outline
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
 from docgen.write.document import TextWatch, WriteResult, finish_document, write_document
-from docgen.write.files import atomic_write, sidecar
+from docgen.write.files import sidecar
 from docgen.write.outline_plan import plan_outline, read_outline
 from docgen.write.partial import PartialDocument
 from docgen.write.progress import Cancelled, Progress, ProgressCallback, ignore_progress
-
-
-class _Index:
-    """``OUTPUT.sections/index.json``: the inputs behind the outline and each finished section."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / "index.json"
-        self.lock = threading.Lock()
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        self.outline: str | None = data.get("outline") if isinstance(data, dict) else None
-        self.done: dict[str, str] = data.get("sections", {}) if isinstance(data, dict) else {}
-
-    def is_done(self, path: Path, fp: str) -> bool:
-        return path.exists() and self.done.get(path.name) == fp
-
-    def mark(self, path: Path, fp: str) -> None:
-        with self.lock:
-            self.done[path.name] = fp
-            self._save()
-
-    def mark_outline(self, fp: str) -> None:
-        with self.lock:
-            self.outline = fp
-            self._save()
-
-    def _save(self) -> None:
-        try:
-            atomic_write(self.path, json.dumps({"outline": self.outline, "sections": self.done}, indent=1))
-        except OSError as exc:
-            raise OutputError(f"cannot record progress in {self.path}: {exc.strerror}") from None
+from docgen.write.sections_index import SectionIndex, back_up_folder
 
 
 def write_longform(
@@ -90,9 +57,7 @@ def _write_longform(
 ) -> WriteResult:
     folder = sidecar(job.output, ".sections")
     if existing == "restart" and folder.exists():
-        backup = sidecar(job.output, ".sections.bak")
-        shutil.rmtree(backup, ignore_errors=True)
-        folder.rename(backup)
+        back_up_folder(folder)
     if existing == "resume" and not folder.exists():
         raise ResumeError(f"there is nothing to resume for {job.output}", hint="run without --resume")
     resumed = folder.exists()
@@ -100,7 +65,9 @@ def _write_longform(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create {folder}: {exc.strerror}") from None
-    index = _Index(folder)
+    index = SectionIndex(folder)
+    index.check_inputs(job.inputs)  # before anything is sent: other inputs are refused, not paid for
+    index.record_inputs(job.inputs)
     progress = Progress(output=str(job.output), target_words=job.words)  # its clock times the whole run
     if job.outline_file is not None:
         outline = read_outline(job.outline_file, words=job.words)
@@ -119,10 +86,9 @@ def _write_longform(
         index.mark_outline(outline_fp)
     progress.target_words = outline.total
     progress.sections = len(outline.sections)
-    document_fp = fingerprint({**job.inputs, "outline": outline.to_markdown(), "parallel": job.parallel > 1})
-    jobs = [
-        make_section_job(job, outline, i, folder=folder, document_fp=document_fp) for i in range(len(outline.sections))
-    ]
+    jobs = [make_section_job(job, outline, i, folder=folder) for i in range(len(outline.sections))]
+    kept = sum(index.finished(j.output, j.fingerprint) for j in jobs)
+    changed = {i for i, j in enumerate(jobs) if index.stale(j.output, j.fingerprint)}
     results: dict[int, WriteResult] = {}
     done_words = [0] * len(jobs)
     cancel = threading.Event()
@@ -130,9 +96,10 @@ def _write_longform(
 
     def write_section(i: int) -> None:
         section_job = jobs[i]
-        if index.is_done(section_job.output, section_job.fingerprint):
+        if index.finished(section_job.output, section_job.fingerprint):
             done_words[i] = _count(section_job.output)
             return
+        changed_line = i in changed  # its text is from another line of the outline: back it up, write it again
         if job.parallel <= 1:
             previous = jobs[i - 1].output.read_text(encoding="utf-8") if i else None
             section_job = replace(section_job, messages=with_previous(section_job.messages, previous))
@@ -149,7 +116,13 @@ def _write_longform(
                 progress.writing_since = progress.writing_since or p.writing_since
                 on_progress(progress)
 
-        results[i] = write_document(session=session, job=section_job, force=True, on_progress=report)
+        results[i] = write_document(
+            session=session,
+            job=section_job,
+            existing="restart" if changed_line else "auto",
+            force=True,
+            on_progress=report,
+        )
         index.mark(section_job.output, section_job.fingerprint)
 
     if job.parallel <= 1:
@@ -166,7 +139,13 @@ def _write_longform(
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     result = _stitch(job, outline, jobs, results, progress, on_progress, session, folder)
-    return replace(result, resumed=resumed)
+    notes = []
+    if changed:
+        notes.append(
+            f"the outline changed since the last run: kept {kept} finished section{'s' * (kept != 1)}, "
+            "wrote again: " + ", ".join(repr(outline.sections[i].title) for i in sorted(changed))
+        )
+    return replace(result, resumed=resumed, warnings=(*notes, *result.warnings))
 
 
 def _count(path: Path) -> int:
@@ -208,6 +187,7 @@ def _stitch(
     on_progress(progress)
     all_results = list(results.values())
     tokens = [r.tokens for r in all_results if r.tokens is not None]
+    tokens = tokens if len(tokens) == len(all_results) else []  # a sum of some sections only would be wrong
     return WriteResult(
         path=str(job.output),
         words=words,
@@ -219,6 +199,7 @@ def _stitch(
         finish_reasons=tuple(f for r in all_results for f in r.finish_reasons),
         continuations=sum(r.continuations for r in all_results),
         resumed=False,
+        retries=sum(r.retries for r in all_results),
         warnings=tuple(w for r in all_results for w in r.warnings),
         sections=tuple(section_stats),
         markdown=report,
