@@ -76,7 +76,8 @@ def closed_port_url() -> str:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
+    """What a run left in ``folder``, but the record of finished outputs, which is meant to stay."""
+    return sorted(p.name for p in folder.iterdir() if p.name != ".docgen-state.json")
 
 
 # -- bad input: nothing is sent, nothing is written ------------------------------------
@@ -181,6 +182,29 @@ def test_an_existing_output_needs_force(tmp_path: Path, serve: Any, docgen: Any,
     assert code == 0, stderr
     assert out.read_bytes() == document.encode()
     assert leftovers(tmp_path) == ["doc.md"]
+
+
+def test_a_finished_output_from_the_same_inputs_is_up_to_date(
+    tmp_path: Path, serve: Any, docgen: Any, document: str
+) -> None:
+    """As make does: the same command again is rc 0 and touches nothing; other inputs still need --force."""
+    server = serve(Script(document=document))
+    out = tmp_path / "doc.md"
+    assert write(docgen, server.base_url, out, "--backoff", "0")[0] == 0
+    stamp, sent = out.stat().st_mtime_ns, len(server.recorder.chats)
+    code, stdout, stderr = write(docgen, server.base_url, out, "--backoff", "0")
+    assert code == 0, stderr
+    assert stderr.strip() == f"{out} is up to date: written before from the same inputs (--force writes it again)"
+    assert out.stat().st_mtime_ns == stamp and len(server.recorder.chats) == sent
+    code, stdout, _ = write(docgen, server.base_url, out, "--json")
+    assert code == 0 and json.loads(stdout)["status"] == "up to date"
+    code, _, stderr = write(docgen, server.base_url, out, "--temperature", "0.2")
+    assert code == 4 and "written from other inputs" in stderr and "--force" in stderr
+    assert len(server.recorder.chats) == sent and out.stat().st_mtime_ns == stamp
+    code, _, stderr = write(docgen, server.base_url, out, "--temperature", "0.2", "--force", "--quiet")
+    assert code == 0, stderr
+    assert write(docgen, server.base_url, out, "--temperature", "0.2")[0] == 0  # up to date again
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".docgen-state.json", "doc.md"]
 
 
 # -- choosing the model ----------------------------------------------------------------

@@ -83,4 +83,4 @@ def test_a_link_planted_where_the_batch_lock_was_is_left_alone(tmp_path: Path, s
     code, _, err = docgen("batch", str(manifest), "--base-url", server.base_url)
     assert code == 0, err  # the lock is the folder itself now: no lock file is opened, nothing followed
     assert victim.read_text(encoding="utf-8") == VICTIM
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".docgen-batch.json", ".docgen-batch.lock", "a.md"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".docgen-batch.lock", ".docgen-state.json", "a.md"]

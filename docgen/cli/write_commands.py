@@ -111,6 +111,11 @@ def _report(result: WriteResult, *, as_json: bool, quiet: bool, target: int | No
     from docgen.cli.summary import summarize, summary_lines
 
     summary = summarize(result, target=target)
+    if result.status == "up to date" and not as_json:
+        if not quiet:
+            click.echo(f"{result.path} is up to date: written before from the same inputs (--force writes it again)",
+                       err=True)
+        return
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
         for warning in [*summary["warnings"], *summary["markdown"].get("warnings", [])]:

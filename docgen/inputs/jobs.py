@@ -96,6 +96,11 @@ class JobSpec:
     parallel: int = 1
     outline_template: Template | None = None
     section_template: Template | None = None
+    outline_setting: str | None = None  # --outline as given: auto, none, a file, or None (by length)
+
+    def output_fingerprint(self, job: Job) -> str:
+        """What a finished output is recorded with: the same inputs again mean it is up to date."""
+        return fingerprint({**job.inputs, "outline": self.outline_setting, "output": self.output.suffix})
 
     @property
     def by_outline(self) -> bool:
@@ -158,6 +163,7 @@ def job_spec(
     forces one reply chain. Everything that can be checked without a server is checked
     here: the outline file exists, and the outline and section templates load.
     """
+    setting = outline
     if outline is None:
         outline = "auto" if words is not None and words > OUTLINE_ABOVE_WORDS else None
     elif outline == "none":
@@ -179,4 +185,5 @@ def job_spec(
         parallel=parallel,
         outline_template=outline_template,
         section_template=section_template,
+        outline_setting=setting,
     )

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Protocol
 
 from docgen.errors import EXIT_INTERNAL, DocgenError, OutputError, OutputExistsError
-from docgen.inputs.jobs import fingerprint
 from docgen.inputs.manifest import BatchSpec, Manifest
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
-from docgen.write.batch_state import BatchState
 from docgen.write.files import atomic_write, sidecar
 from docgen.write.job import write_job
+from docgen.write.output_state import OutputState
 from docgen.write.progress import Cancelled, Progress, ProgressCallback
 
 
@@ -76,7 +75,7 @@ def run_batch(
     for item in specs:
         if item.model not in sessions:
             sessions[item.model] = session.for_model(item.model) if item.model else session
-    state = BatchState(manifest.output_dir)
+    state = OutputState(manifest.output_dir)
     recorded = state.read()
     cancel = threading.Event()
     why = ["stopped because another job failed"]
@@ -92,7 +91,7 @@ def run_batch(
         started = time.monotonic()
         try:
             resolved = item.spec.resolve(job_session.model)
-            fp = fingerprint({**resolved.inputs, "outline": job.settings.get("outline"), "output": job.output.suffix})
+            fp = item.spec.output_fingerprint(resolved)
             if job.output.exists() and (recorded.get(job.relative) == fp or not force):
                 result.status = "skipped" if recorded.get(job.relative) == fp else "stale"
                 if job.output.suffix == ".md":
@@ -108,7 +107,7 @@ def run_batch(
                     raise Cancelled
                 draw(p)
 
-            written = write_job(session=job_session, spec=item.spec, force=force, on_progress=progress)
+            written = write_job(session=job_session, spec=item.spec, force=force, on_progress=progress, track=False)
             state.record(job.relative, fp)
             result.status, result.words, result.tokens = "done", written.words, written.tokens
             result.continuations, result.retries = written.continuations, written.retries

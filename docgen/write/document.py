@@ -33,6 +33,7 @@ class WriteResult:
     continuations: int
     resumed: bool
     retries: int = 0  # requests sent again after a failure, this run
+    status: str = "written"  # or "up to date": finished before from the same inputs, left alone
     warnings: tuple[str, ...] = field(default=())
     markdown: dict[str, Any] = field(default_factory=dict)  # checks and headings of the finished text
     sections: tuple[dict[str, Any], ...] = ()  # outline mode: title, budget and words of each

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from docgen.errors import OutputExistsError, ResumeError
 from docgen.inputs.jobs import DocumentJob, JobSpec
+from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
 from docgen.write.document import WriteResult, write_document
 from docgen.write.files import check_writable, sidecar
 from docgen.write.outline_mode import write_longform
+from docgen.write.output_state import OutputState
 from docgen.write.progress import ProgressCallback, ignore_progress
 
 EXISTING = ("auto", "resume", "restart")  # what to do with a partial: continue if it matches, insist, start over
@@ -18,9 +20,9 @@ EXISTING = ("auto", "resume", "restart")  # what to do with a partial: continue 
 def preflight(output: Path, *, existing: str = "auto", force: bool = False, by_outline: bool = False) -> None:
     """The checks that need no server: a writable place, no clobbering, something to resume."""
     check_writable(output)
-    if output.exists() and not force:
+    if output.exists() and not force and existing != "auto":
         raise OutputExistsError(
-            f"{output} already exists", hint="use --force to overwrite it, or choose another -o path"
+            f"{output} is finished: there is nothing to {existing}", hint="use --force to write it again"
         )
     if existing != "resume":
         return
@@ -36,10 +38,51 @@ def write_job(
     existing: str = "auto",
     force: bool = False,
     on_progress: ProgressCallback = ignore_progress,
+    track: bool = True,
 ) -> WriteResult:
-    """Check the output, settle the model, and write the document ``spec`` asks for."""
+    """Check the output, settle the model, and write the document ``spec`` asks for.
+
+    With ``track`` (``docgen write``), a finished output is recorded with its inputs in
+    its folder's state file, and a re-run with the same inputs finds it up to date and
+    leaves it alone, as ``make`` would; other inputs still need ``force``. A batch keeps
+    its own record (``track=False``).
+    """
     preflight(spec.output, existing=existing, force=force, by_outline=spec.by_outline)
+    state, key = OutputState(spec.output.parent), spec.output.name
+    if spec.output.exists() and not force:
+        recorded = state.read().get(key) if track else None
+        if recorded is not None and recorded == spec.output_fingerprint(spec.resolve(session.model)):
+            return up_to_date(spec.output, model=session.model)
+        raise OutputExistsError(
+            f"{spec.output} already exists" + (", written from other inputs" if recorded else ""),
+            hint="use --force to write it again, or choose another -o path",
+        )
     job = spec.resolve(session.model)
     if isinstance(job, DocumentJob):
-        return write_document(session=session, job=job, existing=existing, force=force, on_progress=on_progress)
-    return write_longform(session=session, job=job, existing=existing, on_progress=on_progress)
+        result = write_document(session=session, job=job, existing=existing, force=force, on_progress=on_progress)
+    else:
+        result = write_longform(session=session, job=job, existing=existing, on_progress=on_progress)
+    if track:
+        state.record(key, spec.output_fingerprint(job))
+    return result
+
+
+def up_to_date(output: Path, *, model: str) -> WriteResult:
+    """The result of a run that found its output finished from the same inputs: nothing was written."""
+    try:
+        words = count_words(output.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        words = 0
+    return WriteResult(
+        path=str(output),
+        words=words,
+        tokens=None,
+        events=0,
+        seconds=0.0,
+        finish_reason="up to date",
+        model=model,
+        finish_reasons=(),
+        continuations=0,
+        resumed=False,
+        status="up to date",
+    )
