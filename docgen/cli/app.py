@@ -7,7 +7,7 @@ import click
 from docgen import __version__
 from docgen.cli.batch_command import batch
 from docgen.cli.context import AppState
-from docgen.cli.info_commands import check, config_command, templates
+from docgen.cli.info_commands import check, config_command, models, templates
 from docgen.cli.write_commands import outline, write
 from docgen.inputs.config import find_config
 
@@ -27,8 +27,10 @@ def cli(ctx: click.Context) -> None:
         click.echo(f"docgen: warning: {warning}", err=True)
     state = ctx.ensure_object(AppState)
     state.config = config
-    ctx.default_map = {name: dict(config.values) for name in ("write", "outline", "batch", "check", "config")}
+    ctx.default_map = {
+        name: dict(config.values) for name in ("write", "outline", "batch", "check", "models", "config")
+    }
 
 
-for command in (write, outline, check, batch, config_command, templates):
+for command in (write, outline, batch, check, models, config_command, templates):
     cli.add_command(command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -46,12 +47,15 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except DocgenError as exc:
         hint = exc.hint
-        if state.partial and os.path.exists(state.partial) and not isinstance(exc, ResumeError | OutputExistsError):
+        kept = state.kept_note or (state.partial and os.path.exists(state.partial))
+        if kept and not isinstance(exc, ResumeError | OutputExistsError):
             hint = (hint + "; " if hint else "") + _kept_hint(state, argv)
         click.echo(f"docgen: error: {exc.message}" + (f" ({hint})" if hint else ""), err=True)
         _json_error(state, exc.message, hint, exc.exit_code)
         return exc.exit_code
-    except BrokenPipeError:
+    except BrokenPipeError:  # `docgen write -o - | head`: the reader left; say nothing more, as cat does
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as exc:  # a bug: one line, and the traceback only on request
         if os.environ.get("DOCGEN_DEBUG"):
@@ -75,6 +79,8 @@ def _json_error(state: AppState, message: str, hint: str, code: int) -> None:
 def _kept_hint(state: AppState, argv: list[str] | None) -> str:
     """Where the partial text is and the command that continues it, if a run left one."""
     part = state.partial
+    if state.kept_note:
+        return state.kept_note
     if part is None or not os.path.exists(part):
         return "nothing was written"
     args = list(sys.argv[1:] if argv is None else argv)

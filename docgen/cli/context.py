@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # these bring httpx, which --help, --version and --dry-run ne
 class AppState:
     config: ProjectConfig = field(default_factory=ProjectConfig)
     partial: str | None = None  # the partial file or sections folder of the run, for the re-run hint
+    kept_note: str | None = None  # where the text went instead, when there is no partial to continue (-o -)
     json_errors: bool = False  # --json: a failure is also an error object on stdout
 
 

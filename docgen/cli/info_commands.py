@@ -1,4 +1,4 @@
-"""The commands that inspect rather than write: ``check``, ``config`` and ``templates``."""
+"""The commands that inspect rather than write: ``check``, ``models``, ``config`` and ``templates``."""
 
 from __future__ import annotations
 
@@ -55,6 +55,40 @@ def check(as_json: bool, **opts: Any) -> None:
         raise click.exceptions.Exit(report.exit_code)
 
 
+@click.command()
+@server_options
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def models(as_json: bool, **opts: Any) -> None:
+    """List the models the server serves (GET /models), with their context length when it says."""
+    from docgen.server.client import list_models, make_client
+
+    with make_client(
+        api_key=opts["api_key"] or project_config().api_key,
+        connect_timeout=opts["connect_timeout"],
+        idle_timeout=opts["idle_timeout"],
+    ) as client:
+        served = list_models(client=client, base_url=opts["base_url"].rstrip("/"))
+    rows = [(str(m["id"]), _context_length(m), str(m.get("owned_by") or "")) for m in served]
+    rows.sort()
+    if as_json:
+        records = [{"id": name, "context": context, "owned_by": owner or None} for name, context, owner in rows]
+        click.echo(json.dumps(records, indent=1, ensure_ascii=False))
+        return
+    width = max(len(name) for name, _, _ in rows)
+    for name, context, owner in rows:
+        tokens = f"{context:,} tokens" if context else ""
+        click.echo(f"{name:{width}}  {tokens:14}  {owner}".rstrip())
+
+
+def _context_length(card: dict[str, Any]) -> int | None:
+    """What a model card says of the context window: vLLM/SGLang ``max_model_len``, OpenRouter ``context_length``."""
+    for key in ("max_model_len", "context_length", "context_window"):
+        value = card.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
 @click.command("config")
 @generation_options
 @server_options
@@ -68,9 +102,11 @@ def config_command(ctx: click.Context, /, as_json: bool, **opts: Any) -> None:
     config = project_config()
     rows = []
     for param in ctx.command.params:
-        if param.name in (None, "as_json", "variables"):
+        if param.name in (None, "as_json", "variables", "topic_argument"):
             continue
         value = opts[param.name]
+        if isinstance(value, tuple):
+            value = " ".join(value) or None
         source = ctx.get_parameter_source(param.name)
         if source == ParameterSource.COMMANDLINE:
             where = "flag"
@@ -81,6 +117,8 @@ def config_command(ctx: click.Context, /, as_json: bool, **opts: Any) -> None:
             where = f"config {config.source}"
         else:
             where = "default"
+        if param.name == "words" and value is None:
+            value, where = _template_words(str(opts["template"]))
         if param.name == "base_url" and isinstance(value, str):
             value = redact(value)
         if param.name == "api_key":
@@ -98,6 +136,19 @@ def config_command(ctx: click.Context, /, as_json: bool, **opts: Any) -> None:
     click.echo(f"# config file: {config.source or '(none: no docgen.toml or [tool.docgen] here)'}")
     for name, value, where in rows:
         click.echo(f"{name:18} {'' if value is None else value!s:40} {where}")
+
+
+def _template_words(name: str) -> tuple[str | None, str]:
+    """The length a template asks for when --words is not given, and where that comes from."""
+    from docgen.errors import DocgenError
+    from docgen.inputs.templates import load_template
+
+    try:
+        template = load_template(name, search=template_search())
+    except DocgenError:
+        return None, "default (the template cannot be loaded)"
+    default = next((v.default for v in template.all_variables() if v.name == "words"), None)
+    return default, f"template {name}" if default is not None else "default (the template sets no length)"
 
 
 @click.group(invoke_without_command=True)

@@ -49,6 +49,7 @@ server_options = _options(
     ),
     click.option(
         "--model",
+        "-m",
         envvar="DOCGEN_MODEL",
         help="Model name. Default: the one model the server serves. Env: DOCGEN_MODEL.",
     ),
@@ -78,9 +79,11 @@ server_options = _options(
 
 
 generation_options = _options(
-    click.option("--topic", help="What the document is about (the template's topic)."),
+    click.argument("topic_argument", metavar="[TOPIC]", required=False),
+    click.option("--topic", help="What the document is about (the template's topic); or give it as TOPIC."),
     click.option(
         "--template",
+        "-t",
         default="report",
         show_default=True,
         envvar="DOCGEN_TEMPLATE",
@@ -88,9 +91,18 @@ generation_options = _options(
     ),
     click.option("--var", "variables", multiple=True, metavar="KEY=VALUE", help="A template variable (repeatable)."),
     click.option("--words", type=click.IntRange(min=1), help="Target length in words (default: the template's)."),
-    click.option("--system", help="Replace the template's system prompt."),
+    click.option("--system", "-s", help="Replace the template's system prompt."),
     click.option("--temperature", type=Finite(min=0, max=2), envvar="DOCGEN_TEMPERATURE"),
+    click.option("--top-p", type=Finite(min=0, max=1), help="Nucleus sampling: the share of probability mass kept."),
+    click.option("--seed", type=int, help="Sampling seed, for servers that honour it (llama.cpp, vLLM, OpenAI)."),
     click.option("--max-tokens", type=click.IntRange(min=1), envvar="DOCGEN_MAX_TOKENS", help="Tokens per reply."),
+    click.option(
+        "--param",
+        "params",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Any other request field, VALUE as JSON or else a string (repeatable): --param top_k=40.",
+    ),
 )
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,6 +18,7 @@ from docgen.cli.options import generation_options, longform_options, robustness_
 from docgen.inputs.jobs import job_spec
 from docgen.inputs.prompt import messages_for, output_path, sampling_for, slugify
 from docgen.markdown.finish import OutputFormat
+from docgen.write.mirror import Mirror  # no httpx in it: fine for --dry-run
 
 if TYPE_CHECKING:
     from docgen.write.document import WriteResult
@@ -34,15 +41,23 @@ if TYPE_CHECKING:
 def write(**opts: Any) -> None:
     """Write a document: stream the model's reply to a file, chunk by chunk."""
     app_state().json_errors = opts["as_json"]
+    _topic_from_argument(opts)
     if opts["restart"] and opts["resume"]:
         raise click.UsageError("--restart and --resume contradict each other")
     if opts["topic"] is not None and not opts["topic"].strip():
         raise click.UsageError("--topic is empty: say what the document is about")
     if opts["output"] == "":
         raise click.UsageError("-o is empty: give a file name ending in .md, .txt or .html")
+    to_stdout = opts["output"] == "-"
+    if to_stdout:
+        if opts["as_json"]:
+            raise click.UsageError("-o - puts the document on stdout, where --json would go too: choose one")
+        if opts["outline"] not in (None, "none"):
+            raise click.UsageError("-o - writes one reply chain; outline mode needs -o FILE to keep its sections")
+        opts["outline"] = "none"
     prompt = prompt_from(opts)
-    output = output_path(opts["output"], opts["topic"])
-    sampling = sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"])
+    output = output_path(None if to_stdout else opts["output"], opts["topic"])
+    sampling = sampling_from(opts)
     if opts["dry_run"]:
         from docgen.cli.dry_run import dry_run_json, dry_run_text
 
@@ -69,8 +84,27 @@ def write(**opts: Any) -> None:
 
     existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
     app_state().partial = f"{output}.sections" if spec.by_outline else f"{output}.part"
-    with session_from(opts) as session, meter_for(opts["quiet"] or opts["as_json"]) as meter:
-        result = write_job(session=session, spec=spec, existing=existing, force=opts["force"], on_progress=meter)
+    with contextlib.ExitStack() as stack:
+        mirror: Mirror | None = None
+        if to_stdout:  # the partial lives in a private folder; the text goes to stdout as it settles
+            folder = Path(tempfile.mkdtemp(prefix="docgen-stdout-"))
+            stack.callback(shutil.rmtree, folder, ignore_errors=True)
+            spec = dataclasses.replace(spec, output=folder / output.name)
+            mirror = Mirror(sys.stdout.buffer)
+            app_state().partial, app_state().kept_note = None, "the text so far went to stdout"
+        session = stack.enter_context(session_from(opts))
+        meter = stack.enter_context(meter_for(opts["quiet"] or opts["as_json"]))
+        result = write_job(
+            session=session,
+            spec=spec,
+            existing=existing,
+            force=opts["force"],
+            on_progress=meter,
+            track=not to_stdout,
+            mirror=mirror,
+        )
+    if to_stdout:
+        result = dataclasses.replace(result, path="stdout")
     _report(result, as_json=opts["as_json"], quiet=opts["quiet"], target=spec.target_words)
 
 
@@ -86,11 +120,13 @@ def outline(**opts: Any) -> None:
     """Write only the outline, to edit and then pass to `docgen write --outline FILE`."""
     from docgen.write.outline_plan import write_outline_file
 
+    _topic_from_argument(opts)
+
     output = output_path(opts["output"] or slugify(opts["topic"] or "document") + ".outline.md", None)
     spec = job_spec(
         prompt=prompt_from(opts),
         output=output,
-        sampling=sampling_for(temperature=opts["temperature"], max_tokens=opts["max_tokens"]),
+        sampling=sampling_from(opts),
         words=opts["words"],
         outline="auto",
         outline_prompt=opts["outline_prompt"],
@@ -105,6 +141,26 @@ def outline(**opts: Any) -> None:
             f"run: docgen write --outline {output} ...",
             err=True,
         )
+
+
+def _topic_from_argument(opts: dict[str, Any]) -> None:
+    """``docgen write "topic"`` is ``docgen write --topic "topic"``."""
+    given = opts.pop("topic_argument", None)
+    if given is None:
+        return
+    if opts["topic"] is not None:
+        raise click.UsageError(f"the topic is given twice: {given!r} and --topic {opts['topic']!r}")
+    opts["topic"] = given
+
+
+def sampling_from(opts: dict[str, Any]) -> dict[str, Any]:
+    return sampling_for(
+        temperature=opts["temperature"],
+        max_tokens=opts["max_tokens"],
+        top_p=opts["top_p"],
+        seed=opts["seed"],
+        params=opts["params"],
+    )
 
 
 def _report(result: WriteResult, *, as_json: bool, quiet: bool, target: int | None) -> None:

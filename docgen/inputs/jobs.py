@@ -73,13 +73,16 @@ Job = DocumentJob | LongformJob
 
 def document_inputs(prompt: Prompt, *, model: str, sampling: Mapping[str, Any]) -> dict[str, Any]:
     """What shapes the text, for the fingerprint: template, values, system, model, sampling."""
-    return {
+    inputs = {
         "template": prompt.template.text,
         "variables": prompt.values,
         "system": prompt.system,
         "model": model,
         "temperature": sampling.get("temperature"),
     }
+    # top_p, seed, --param fields: only when given, so a run without them keeps its fingerprint
+    inputs.update({k: v for k, v in sorted(sampling.items()) if k not in ("temperature", "max_tokens")})
+    return inputs
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,10 +91,31 @@ def messages_for(prompt: Prompt) -> tuple[dict[str, str], ...]:
     return chat_messages(prompt.system, prompt.user)
 
 
-def sampling_for(*, temperature: float | None, max_tokens: int | None) -> dict[str, Any]:
+RESERVED_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "n"})  # docgen's own to set
+
+
+def sampling_for(
+    *,
+    temperature: float | None,
+    max_tokens: int | None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    params: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The request fields that shape sampling; ``params`` are ``KEY=VALUE`` fields of any name."""
     sampling: dict[str, Any] = {}
-    if temperature is not None:
-        sampling["temperature"] = temperature
-    if max_tokens is not None:
-        sampling["max_tokens"] = max_tokens
+    for item in params:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--param {item!r}: expected KEY=VALUE", hint="for example --param top_k=40")
+        if key in RESERVED_FIELDS:
+            raise UsageError(f"--param {key}: docgen sets this field itself", hint="use the matching option, if any")
+        try:
+            sampling[key] = json.loads(raw)
+        except ValueError:
+            sampling[key] = raw  # not JSON: a string, as a shell user means it
+    for key, value in (("temperature", temperature), ("max_tokens", max_tokens), ("top_p", top_p), ("seed", seed)):
+        if value is not None:
+            sampling[key] = value
     return sampling

@@ -15,6 +15,7 @@ from docgen.markdown.scan import MarkdownScanner
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
 from docgen.write.chain_state import ChainState
+from docgen.write.mirror import Mirror
 from docgen.write.partial import PartialDocument
 from docgen.write.progress import Progress, ProgressCallback, ignore_progress
 from docgen.write.reply_chain import run_chain
@@ -83,10 +84,15 @@ def write_document(
     existing: str = "auto",
     force: bool = False,
     on_progress: ProgressCallback = ignore_progress,
+    mirror: Mirror | None = None,
 ) -> WriteResult:
-    """Stream ``job`` into its output, continuing a matching partial; return the summary."""
+    """Stream ``job`` into its output, continuing a matching partial; return the summary.
+
+    With ``mirror`` the text also goes to a stream as it settles (``-o -``).
+    """
     started = time.monotonic()
     with PartialDocument(job.output) as doc:
+        doc.mirror = mirror
         try:
             if job.output.exists() and not force:  # another process finished it while we waited for the lock
                 raise OutputExistsError(f"{job.output} already exists", hint="use --force to overwrite it")
@@ -137,10 +143,17 @@ def write_document(
                 )
                 checkpoint("complete")
         except BaseException:
+            if mirror is not None:
+                mirror.flush_rest()  # the run cannot be continued from a stream: send all it has
             doc.close_and_drop_if_empty()
             raise
         cut = job.target_words is not None and finish != "stop"  # stopped mid-writing: end it cleanly
         words, report = finish_document(doc, job.output_format, title=job.title, watch=watch, cut=cut)
+    notes = []
+    if mirror is not None:
+        mirror.finish(job.output.read_bytes())
+        if mirror.overrun:
+            notes.append("stdout has text the file dropped (a loop or an unfinished ending was cut late)")
     progress.phase = "done"
     progress.words = words
     on_progress(progress)
@@ -156,7 +169,7 @@ def write_document(
         continuations=state.continuations,
         resumed=resumed,
         retries=state.retries,
-        warnings=tuple(_warnings(finish, state, job, words)),
+        warnings=tuple(_warnings(finish, state, job, words) + notes),
         markdown=report,
     )
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from docgen.errors import OutputExistsError, ResumeError
+from docgen.errors import OutputExistsError, ResumeError, UsageError
 from docgen.inputs.jobs import DocumentJob, JobSpec
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
 from docgen.write.document import WriteResult, write_document
 from docgen.write.files import check_writable, sidecar
+from docgen.write.mirror import Mirror
 from docgen.write.outline_mode import write_longform
 from docgen.write.output_state import OutputState
 from docgen.write.progress import ProgressCallback, ignore_progress
@@ -39,6 +40,7 @@ def write_job(
     force: bool = False,
     on_progress: ProgressCallback = ignore_progress,
     track: bool = True,
+    mirror: Mirror | None = None,
 ) -> WriteResult:
     """Check the output, settle the model, and write the document ``spec`` asks for.
 
@@ -59,7 +61,11 @@ def write_job(
         )
     job = spec.resolve(session.model)
     if isinstance(job, DocumentJob):
-        result = write_document(session=session, job=job, existing=existing, force=force, on_progress=on_progress)
+        result = write_document(
+            session=session, job=job, existing=existing, force=force, on_progress=on_progress, mirror=mirror
+        )
+    elif mirror is not None:
+        raise UsageError("-o - writes one reply chain", hint="give -o FILE for outline mode, or --outline none")
     else:
         result = write_longform(session=session, job=job, existing=existing, on_progress=on_progress)
     if track:

@@ -30,6 +30,7 @@ from docgen.errors import OutputError
 from docgen.markdown.wordcount import WordCounter
 from docgen.server.continuation import from_boundary, tail_begin
 from docgen.write.files import atomic_write, sidecar, sync_folder
+from docgen.write.mirror import Mirror
 
 JOURNAL_VERSION = 1
 _READ_BLOCK = 1 << 16
@@ -57,6 +58,7 @@ class PartialDocument:
         self.backup = sidecar(output, ".part.bak")
         self._fd = -1
         self.size = 0
+        self.mirror: Mirror | None = None  # -o -: the text also goes to stdout as it settles
 
     # -- opening and locking -------------------------------------------------------
     def __enter__(self) -> PartialDocument:
@@ -164,6 +166,8 @@ class PartialDocument:
                 hint="free some space, then re-run the same command to continue",
             ) from None
         self.size += len(data)
+        if self.mirror is not None:
+            self.mirror.add(data)
 
     def truncate(self, size: int) -> None:
         """Cut the text back to its first ``size`` bytes (a loop the model wrote is dropped)."""
@@ -175,6 +179,8 @@ class PartialDocument:
         except OSError as exc:
             raise OutputError(f"cannot truncate {self.part}: {exc.strerror}") from None
         self.size = size
+        if self.mirror is not None:
+            self.mirror.cut(size)
 
     def sync(self) -> None:
         if self._fd >= 0:
