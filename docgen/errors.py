@@ -95,6 +95,10 @@ class OutputExistsError(OutputError):
     pass
 
 
+class BusyError(OutputError):
+    """Another docgen process holds the output: running the command again now would not help."""
+
+
 class ResumeError(OutputError):
     pass
 

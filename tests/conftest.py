@@ -33,6 +33,15 @@ def make_document(words: int = 1500, seed: int = 1) -> str:
     return "\n".join(paragraphs)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When llama.cpp tests are to run and its server is not built yet, build it first, and say so."""
+    if any(item.get_closest_marker("llama") for item in session.items):
+        from llama import build_once
+
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        build_once(lambda line: reporter.write_line(line) if reporter is not None else None)
+
+
 @pytest.fixture
 def document() -> str:
     return make_document()

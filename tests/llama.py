@@ -7,11 +7,24 @@ import os
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 SCRIPT = Path(
     os.environ.get("DOCGEN_LLAMA_SCRIPT", Path(__file__).resolve().parents[2] / "shared/tools/llama-server.sh")
 )
+
+
+CACHE = Path(os.environ.get("DOCGEN_LLAMA_CACHE", Path.home() / ".cache/docgen-llama"))
+
+
+def build_once(say: Callable[[str], None]) -> None:
+    """Build the server before the first test needs it, saying so: a silent 5-minute wait looks like a hang."""
+    if not SCRIPT.is_file() or os.access(CACHE / "bin/llama-server", os.X_OK):
+        return
+    say(f"building llama.cpp's server once for the integration tests (about 5 minutes; cached in {CACHE}) ...")
+    result = subprocess.run(["bash", str(SCRIPT), "build"], capture_output=True, text=True, timeout=1800)
+    say("built" if result.returncode == 0 else "the build failed: the llama.cpp tests will be skipped, with the reason")
 
 
 def free_port() -> int:

@@ -34,7 +34,8 @@ class Fault:
     """Something to go wrong in one request. ``kind``:
 
     drop: close the connection after ``after`` body bytes.
-    stall: after ``after`` body bytes go silent (or send only keep-alives) for ``seconds``.
+    stall: after ``after`` body bytes go silent (or send only keep-alives, or trickle an event that
+        never completes) for ``seconds``.
     status: answer ``status`` with ``body`` and ``headers`` instead of streaming.
     error_event: after ``after`` content events, send the flavour's mid-stream error.
     malformed: after ``after`` content events, send an event that is not JSON.
@@ -50,6 +51,7 @@ class Fault:
     after: int = 0
     seconds: float = 0.0
     keepalive: bool = False
+    trickle: bool = False  # stall: send the start of an event a byte at a time, never finishing it
     status: int = 503
     body: str = '{"error": {"message": "overloaded, try later"}}'
     headers: dict[str, str] = field(default_factory=dict)
@@ -342,9 +344,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stall(self, fault: Fault) -> None:
         end = time.monotonic() + fault.seconds
+        crumbs = iter(b'data: {"choices": [{"index": 0, "delta": {"content": "' + b"x" * 10000)
         while time.monotonic() < end and not self.server.stopping.is_set():
             if fault.keepalive:
-                self.wfile.write(b"c\r\n: keep-alive\n\r\n")
+                self.wfile.write(b"d\r\n: keep-alive\n\r\n")  # 13 bytes
+                self.wfile.flush()
+            elif fault.trickle:
+                self.wfile.write(b"1\r\n%c\r\n" % next(crumbs))
                 self.wfile.flush()
             self.server.stopping.wait(0.1)
 

@@ -158,6 +158,7 @@ def test_two_writes_racing_on_one_output(tmp_path: Path, serve) -> None:
     second = docgen_process(*args)
     _, err = second.communicate(timeout=30)
     assert second.returncode == 4 and b"another docgen process is writing" in err
+    assert b"run the same command again" not in err  # it would not help while the other one runs
     first.communicate(timeout=60)
     assert first.returncode == 0
     assert out.read_text(encoding="utf-8") == document

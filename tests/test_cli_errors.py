@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import docgen_process
+from conftest import docgen_process, make_document
 from sse_server import Fault, Script
 from test_chat_stream import sse_payloads
 
@@ -421,6 +421,23 @@ BREAK_CASES = [
 ]
 
 
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        (Fault("stall", after=5000, seconds=3, keepalive=True), "sent only keep-alives for 0.5s"),
+        (Fault("stall", after=5000, seconds=3, trickle=True), "sent a trickle of bytes but no complete event for 0.5s"),
+    ],
+    ids=["keep-alives", "trickle"],
+)
+def test_an_idle_stream_is_described_as_it_was(
+    tmp_path: Path, serve: Any, docgen: Any, document: str, fault: Fault, said: str
+) -> None:
+    server = serve(Script(document=document, faults=[fault]))
+    code, _, stderr = write(docgen, server.base_url, tmp_path / "doc.md", *QUICK, "--timeout", "0.5")
+    assert code == 10
+    assert said in one_line(stderr)
+
+
 @pytest.mark.parametrize(("name", "writes"), BREAK_CASES)
 def test_a_broken_stream_is_exit_10_and_keeps_exactly_what_was_streamed(
     tmp_path: Path, serve: Any, docgen: Any, document: str, name: str, writes: tuple[int, int]
@@ -649,3 +666,30 @@ def test_the_project_config_is_found_from_a_subfolder(tmp_path: Path, docgen: An
     code, stdout, stderr = docgen("config")
     assert code == 0 and "from-above" in stdout and str(tmp_path / "docgen.toml") in stdout
     assert "DOCGEN_TEST_UNSET_KEY" in stderr and "not set" in stderr
+
+
+def test_a_full_disk_keeps_the_text_and_says_once_how_to_go_on(tmp_path: Path, serve: Any) -> None:
+    """A file size limit plays the full disk: the write fails, the partial stays, one hint to continue."""
+    import resource
+
+    document = make_document(6000, seed=77)
+    server = serve(Script(document=document))
+    out = tmp_path / "doc.md"
+    args = ("write", "--topic", "full", "-o", str(out), "--base-url", server.base_url, "--words", "100000",
+            "--outline", "none", "--retries", "0", "--quiet")
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+
+    proc = docgen_process(*args, preexec_fn=small_disk)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 4, err.decode()
+    line = one_line(err.decode())
+    assert "free some space" in line and line.count("the same command") == 1
+    kept = (tmp_path / "doc.md.part").read_bytes()
+    assert len(kept) > 10000 and document.encode().startswith(kept)
+    proc = docgen_process(*args)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert out.read_text(encoding="utf-8") == document

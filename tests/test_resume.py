@@ -349,3 +349,22 @@ def test_a_partial_shorter_than_the_overlap_minimum_is_not_duplicated(tmp_path: 
     code, _, err = _write(docgen, server, out, "--continue-mode", "instruct")
     assert code == 0, err
     assert out.read_text(encoding="utf-8") == document  # not "# A R# A Report..."
+
+
+def test_a_resumed_run_says_it_is_resuming(tmp_path: Path, serve, docgen) -> None:
+    from docgen.markdown.wordcount import count_words
+
+    document = make_document(2000, seed=88)
+    server = serve(Script(document=document, faults=[Fault("drop", after=9000)]))
+    out = tmp_path / "d.md"
+    args = ("write", "--topic", "t", "-o", str(out), "--base-url", server.base_url, "--retries", "0",
+            "--words", "100000", "--outline", "none")
+    code, _, err = docgen(*args)
+    assert code == 10 and "resuming" not in err
+    code, _, err = docgen(*args)
+    assert code == 0, err
+    kept = count_words((tmp_path / "d.md").read_text(encoding="utf-8"))
+    [line] = [x for x in err.splitlines() if "resuming after" in x]
+    resumed_from = int(line.split("resuming after ")[1].split(" words")[0].replace(",", ""))
+    assert 0 < resumed_from < kept
+    assert "(resumed)" in err

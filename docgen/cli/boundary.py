@@ -15,7 +15,15 @@ import click
 
 from docgen.cli.app import cli
 from docgen.cli.context import AppState
-from docgen.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DocgenError, OutputExistsError, ResumeError, redact
+from docgen.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    BusyError,
+    DocgenError,
+    OutputExistsError,
+    ResumeError,
+    redact,
+)
 from docgen.write.progress import Cancelled
 
 
@@ -48,7 +56,7 @@ def run(argv: list[str] | None = None) -> int:
     except DocgenError as exc:
         hint = exc.hint
         kept = state.kept_note or (state.partial and os.path.exists(state.partial))
-        if kept and not isinstance(exc, ResumeError | OutputExistsError):
+        if kept and not isinstance(exc, ResumeError | OutputExistsError | BusyError):  # re-running would not help
             hint = (hint + "; " if hint else "") + _kept_hint(state, argv)
         click.echo(f"docgen: error: {exc.message}" + (f" ({hint})" if hint else ""), err=True)
         _json_error(state, exc.message, hint, exc.exit_code)

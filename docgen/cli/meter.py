@@ -30,6 +30,8 @@ def describe(p: Progress, now: float | None = None) -> str:
         parts.append(f"[{p.section}/{p.sections}] {p.section_title[:40]}")
     if p.phase == "thinking":
         parts.append(f"thinking ({p.reasoning_tokens} reasoning tokens)")
+    elif p.phase == "connecting" and p.resumed_words:
+        parts.append(f"resuming after {p.resumed_words:,} words")
     else:
         parts.append(p.phase)
     if p.target_words:

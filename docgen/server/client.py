@@ -152,6 +152,11 @@ def transport_errors(url: str) -> Iterator[None]:
         raise StreamError(f"the request to {url} failed: {type(exc).__name__}") from None
 
 
+def _not_keepalive(block: bytes) -> bool:
+    """Whether a read that completed no event held more than SSE comments (``: ping``) and line ends."""
+    return any(line.strip() and not line.lstrip().startswith(b":") for line in block.splitlines())
+
+
 def list_models(*, client: httpx.Client, base_url: str) -> list[dict[str, Any]]:
     """``GET /models``: the served models, each a dict with at least ``id``."""
     url = f"{base_url}/models"
@@ -211,7 +216,7 @@ def stream_chat(
                 url=url,
             )
         last_event = time.monotonic()
-        seen = 0
+        seen, trickle = 0, False
         for block in response.iter_bytes():
             text = decoder.feed(block)
             if text:
@@ -220,11 +225,14 @@ def stream_chat(
                 raise decoder.failed
             now = time.monotonic()
             if decoder.events != seen:
-                seen, last_event = decoder.events, now
-            elif now - last_event > idle_timeout:
-                raise StreamError(
-                    f"{url} sent only keep-alives for {idle_timeout:g}s", hint="raise --timeout for slow servers"
-                )
+                seen, last_event, trickle = decoder.events, now, False
+            else:
+                trickle = trickle or _not_keepalive(block)
+                if now - last_event > idle_timeout:
+                    what = "a trickle of bytes but no complete event" if trickle else "only keep-alives"
+                    raise StreamError(
+                        f"{url} sent {what} for {idle_timeout:g}s", hint="raise --timeout for slow servers"
+                    )
             on_tick(decoder)
             if decoder.done:
                 break

@@ -108,6 +108,7 @@ def write_document(
         state = ChainState(replies=list(journal.get("replies", [])))
         watch = TextWatch(doc)
         progress = Progress(output=str(job.output), target_words=job.target_words, words=watch.words)
+        progress.resumed_words = watch.words if doc.size else 0
 
         def checkpoint(status: str = "writing") -> None:
             doc.write_journal(

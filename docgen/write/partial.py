@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from docgen.errors import OutputError
+from docgen.errors import BusyError, OutputError
 from docgen.markdown.wordcount import WordCounter
 from docgen.server.continuation import from_boundary, tail_begin
 from docgen.write.files import atomic_write, sidecar, sync_folder
@@ -87,7 +87,7 @@ class PartialDocument:
             except OSError as exc:
                 os.close(fd)
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise OutputError(
+                    raise BusyError(
                         f"another docgen process is writing {self.output}",
                         hint="wait for it to finish, or choose another -o path",
                     ) from None
@@ -163,7 +163,7 @@ class PartialDocument:
         except OSError as exc:
             raise OutputError(
                 f"cannot write {self.part}: {exc.strerror}",
-                hint="free some space, then re-run the same command to continue",
+                hint="free some space",
             ) from None
         self.size += len(data)
         if self.mirror is not None:

@@ -30,6 +30,7 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     writing_since: float | None = None  # when the first content of this run arrived
     tokens_at_writing: int = 0
+    resumed_words: int = 0  # words a partial from an earlier run already held
 
 
 ProgressCallback = Callable[[Progress], None]
