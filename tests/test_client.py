@@ -149,10 +149,18 @@ def test_server_message_takes_the_servers_words(body: bytes, message: str) -> No
     assert server_message(body) == message
 
 
-def test_server_message_fastapi_validation_detail_list_is_stringified() -> None:
-    body = _json({"detail": [{"loc": ["body", "model"], "msg": "field required", "type": "value_error.missing"}]})
-    message = server_message(body)
-    assert message == "[{'loc': ['body', 'model'], 'msg': 'field required', 'type': 'value_error.missing'}]"
+def test_server_message_reads_a_fastapi_validation_list() -> None:
+    body = _json({"detail": [
+        {"loc": ["body", "model"], "msg": "field required", "type": "value_error.missing"},
+        {"loc": ["body", "messages", 0, "role"], "msg": "unexpected value", "type": "value_error"},
+        {"msg": "no place given"},
+    ]})
+    assert server_message(body) == "model: field required; messages.0.role: unexpected value; no place given"
+
+
+def test_a_json_message_that_starts_with_a_bracket_is_not_an_html_page() -> None:
+    for said in ("<think> tags are not allowed here", "<unk> is not a valid token"):
+        assert server_message(_json({"error": {"message": said}})) == said
 
 
 @pytest.mark.parametrize(
@@ -165,11 +173,6 @@ def test_server_message_fastapi_validation_detail_list_is_stringified() -> None:
 )
 def test_server_message_html_body_becomes_a_phrase(body: bytes) -> None:
     assert server_message(body) == "an HTML page"
-
-
-def test_server_message_json_message_starting_with_a_bracket_reads_as_html() -> None:
-    # the HTML check runs on the extracted message too
-    assert server_message(_json({"error": {"message": "<unk> is not a valid token"}})) == "an HTML page"
 
 
 @pytest.mark.parametrize(

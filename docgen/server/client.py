@@ -76,20 +76,36 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 def server_message(body: bytes) -> str:
     """The server's own words from an error body, on one short line."""
     text = body.decode("utf-8", "replace").strip()
+    parsed = False
     with contextlib.suppress(ValueError):
         obj = json.loads(text)
+        parsed = True
         if isinstance(obj, dict):
             err = obj.get("error", obj)
             if isinstance(err, dict):
-                text = str(err.get("message") or err.get("detail") or err.get("msg") or err)
+                text = _said(err.get("message") or err.get("detail") or err.get("msg") or err)
             elif err:
-                text = str(err)
+                text = _said(err)
             if "detail" in obj and not isinstance(obj.get("error"), dict):
-                text = str(obj["detail"])
-    if text.lstrip().startswith("<"):
+                text = _said(obj["detail"])
+    if not parsed and text.lstrip().startswith("<"):  # a proxy's or a web server's error page
         text = "an HTML page"
     text = " ".join(text.split())
     return text[:300] + ("…" if len(text) > 300 else "")
+
+
+def _said(value: object) -> str:
+    """A message from a JSON error; FastAPI's 422 ``detail`` list becomes ``field: message; ...``."""
+    if isinstance(value, list):
+        parts = []
+        for item in value:
+            if isinstance(item, dict) and "msg" in item:
+                where = ".".join(str(x) for x in item.get("loc", ()) if x != "body")
+                parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(value)
 
 
 def error_for_status(status: int, body: bytes, url: str, headers: httpx.Headers) -> DocgenError:
