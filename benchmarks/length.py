@@ -16,7 +16,6 @@ import contextlib
 import http.client
 import json
 import os
-import random
 import re
 import socket
 import subprocess
@@ -34,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO)]
 
+from documents import prose  # noqa: E402
 from sse_server import Script, SSEServer  # noqa: E402
 
 from docgen.markdown.ending import ends_cleanly  # noqa: E402
@@ -42,28 +42,8 @@ from docgen.markdown.wordcount import count_words, length_score  # noqa: E402
 LLAMA = Path(os.environ.get("DOCGEN_LLAMA_SCRIPT", REPO.parent / "shared/tools/llama-server.sh"))
 TOPICS = ("The history of the printing press", "Why cities plant trees", "How bees make honey")
 PARTS = ("scripted", "smol", "cache")
-_VOCAB = ("press", "paper", "ink", "type", "guild", "city", "book", "print", "trade", "reader", "church", "scholar",
-          "market", "letter", "page")
 CHAIN = ("--outline", "none")  # one reply chain: docgen writes by outline above 2,500 words unless told not to
 _TIMING = re.compile(rb'"(prompt_n|predicted_n|prompt_tokens)":(\d+)')
-
-
-def prose(words: int, seed: int = 0) -> str:
-    """Markdown of real sentences and paragraphs under headings (the same as tests/test_length.py)."""
-    rng = random.Random(seed)
-    out, count, n = ["# A history of print\n\n"], 0, 0
-    while count < words:
-        sentences = []
-        for _ in range(rng.randint(2, 5)):
-            length = rng.randint(6, 14)
-            body = " ".join(f"{rng.choice(_VOCAB)}{rng.choice('aeiou')}{rng.randint(10, 99)}" for _ in range(length))
-            sentences.append(body[0].upper() + body[1:] + ".")
-            count += length
-        out.append(" ".join(sentences) + "\n\n")
-        n += 1
-        if n % 4 == 0:
-            out.append(f"## Part {n // 4}\n\n")
-    return "".join(out)
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):

@@ -50,6 +50,12 @@ CUT = [
         id="table-row-short",
     ),
     pytest.param("Data follows.\n\n| a | b |\n|---|---|\n| 1 |", "Data follows.\n", "table", id="table-no-full-row"),
+    pytest.param(
+        "Why it mattered:\n\n- Books became cheap.\n- The press spread to\n",
+        "Why it mattered:\n\n- Books became cheap.\n",
+        "list item",
+        id="sentence-items-last-unfinished",
+    ),
     pytest.param("Data follows.\n\n| a | b |\n|---|--", "Data follows.\n", "table", id="table-delimiter"),
     pytest.param(
         "Intro is fine here.\n\nRun this:\n\n```python\nx = 1\ny = ",
@@ -109,6 +115,7 @@ COMPLETE = [
     pytest.param("a | b\n--|--\n1 | 2\n", id="table-no-outer-pipes"),
     pytest.param("Text is here.\n\n---\n", id="rule"),
     pytest.param("Shopping:\n\n- apples\n- pears\n", id="fragment-items"),
+    pytest.param("Why:\n\n- Books became cheap.\n- Ideas spread fast.\n", id="sentence-items"),
     pytest.param("> Quoted and done.\n", id="quote"),
     pytest.param('He said "yes."\n', id="closing-quote"),
     pytest.param("It is *done*.\n", id="emphasis-inside"),

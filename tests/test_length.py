@@ -3,51 +3,15 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
+from documents import prose
 from sse_server import Fault, Script
 
 from docgen.markdown.ending import ends_cleanly
 from docgen.markdown.wordcount import count_words, length_score
 from docgen.write.length import LengthBudget, closing_words, sentence_end_at
-
-_VOCAB = [
-    "press",
-    "paper",
-    "ink",
-    "type",
-    "guild",
-    "city",
-    "book",
-    "print",
-    "trade",
-    "reader",
-    "church",
-    "scholar",
-    "market",
-    "letter",
-    "page",
-]
-
-
-def prose(words: int, seed: int = 0) -> str:
-    """Markdown of real sentences and paragraphs under headings, unique enough that any tail locates."""
-    rng = random.Random(seed)
-    out, count, n = ["# A history of print\n\n"], 0, 0
-    while count < words:
-        sentences = []
-        for _ in range(rng.randint(2, 5)):
-            length = rng.randint(6, 14)
-            body = " ".join(f"{rng.choice(_VOCAB)}{rng.choice('aeiou')}{rng.randint(10, 99)}" for _ in range(length))
-            sentences.append(body[0].upper() + body[1:] + ".")
-            count += length
-        out.append(" ".join(sentences) + "\n\n")
-        n += 1
-        if n % 4 == 0:
-            out.append(f"## Part {n // 4}\n\n")
-    return "".join(out)
 
 
 def _write(docgen, server, out: Path, *extra: str) -> tuple[int, dict, str]:  # type: ignore[no-untyped-def]
@@ -180,3 +144,33 @@ def test_sentence_ends(text: str, end: int | None) -> None:
 
 def test_prose_helper_counts_like_docgen() -> None:
     assert count_words(prose(1000)) >= 1000
+
+
+def test_a_model_that_loops_near_the_target_finishes_instead_of_failing(tmp_path: Path, serve, docgen) -> None:
+    intro = prose(1765, seed=9)
+    assert 1800 < count_words(intro) < 1840  # past 90% of 2,000, short of where the closing takes over
+    line = "Every chapter of this story repeats the very same sentence again and again.\n\n"
+    server = serve(Script(document=intro + line * 200))
+    out = tmp_path / "doc.md"
+    code, summary, err = _write(docgen, server, out, "--words", "2000", "--outline", "none")
+    assert code == 0, err
+    assert any("kept repeating itself near the end" in w for w in summary["warnings"]), summary["warnings"]
+    text = out.read_text(encoding="utf-8")
+    # the first reply stops at its max_tokens after two copies, below the three a loop needs, and text of an
+    # earlier reply is never cut: two copies can stay; the 200 the model went on to write do not
+    assert text.count(line.strip()) <= 2 and text.startswith(intro.rstrip("\n")[:2000])
+    assert summary["words"] >= 1800
+
+
+def test_a_short_document_says_it_is_short() -> None:
+    """A loop dropped, then the model stopped: the summary must not look like success at the length."""
+    from docgen.inputs.jobs import DocumentJob
+    from docgen.write.chain_state import ChainState
+    from docgen.write.document import _warnings
+
+    job = DocumentJob(output=Path("d.md"), messages=(), sampling={}, inputs={}, target_words=1000, asked_words=True)
+    state = ChainState(replies=[], notes=["dropped a loop: the line ... 3 times"])
+    assert "short of the target: 544 words of 1,000 asked for" in _warnings("stop", state, job, 544)
+    assert not any("short" in w for w in _warnings("stop", state, job, 950))
+    template_length = DocumentJob(output=Path("d.md"), messages=(), sampling={}, inputs={}, target_words=1000)
+    assert not any("short" in w for w in _warnings("stop", state, template_length, 544))  # a template's length caps

@@ -16,8 +16,9 @@ The last leaf block decides whether a document ends cleanly:
   ``Dr.`` are accepted as false sentence ends. A colon introduces the block after it,
   so a text that ends on a colon does not end cleanly.
 - A list item's paragraph ends cleanly like a paragraph, or also when its line has
-  ended. Items are often fragments without a full stop, and a later item proves that
-  the earlier ones are finished.
+  ended and the item before it is a fragment too (no sentence end). Items are often
+  fragments without a full stop; but in a list of sentences, a last item without one
+  (``- The press spread to``) was stopped mid-sentence, line end or not.
 - A closed fenced code block, an indented code block and a rule end cleanly. So does a
   table whose last body row is complete: it has at least as many unescaped ``|`` as
   the header, and it ends with ``|`` if the header does.
@@ -83,6 +84,8 @@ class _Leaf:
     token: Token
     title: str = ""  # a heading's text
     rows: list[int] = field(default_factory=list)  # a table's body rows, by first line
+    sentence: bool = False  # an item that ends on a sentence end
+    after_fragment: bool = False  # an item whose previous item has no sentence end
 
 
 def ends_cleanly(md: str) -> bool:
@@ -146,6 +149,7 @@ def _leaves(tokens: list[Token]) -> list[_Leaf]:
     """The leaf blocks in document order, at any depth, with empty list items and quotes."""
     leaves: list[_Leaf] = []
     parents: list[str] = []
+    last_item: _Leaf | None = None
     for i, tok in enumerate(tokens):
         kind = _KINDS.get(tok.type)
         if kind and tok.map:
@@ -153,6 +157,11 @@ def _leaves(tokens: list[Token]) -> list[_Leaf]:
                 kind = "item"
             title = tokens[i + 1].content if kind == "heading" else ""
             leaves.append(_Leaf(kind, tok.map[0], tok.map[1], tok, title))
+            if kind == "item":
+                text = tokens[i + 1].content.rstrip()
+                leaves[-1].sentence = bool(text) and _last_end(text) == len(text)
+                leaves[-1].after_fragment = last_item is not None and not last_item.sentence
+                last_item = leaves[-1]
         elif tok.type in ("list_item_open", "blockquote_open") and tok.map and tokens[i + 1].nesting == -1:
             leaves.append(_Leaf("empty", tok.map[0], tok.map[1], tok))
         elif tok.type == "tr_open" and tok.map and parents[-1] == "tbody_open":
@@ -167,7 +176,8 @@ def _leaves(tokens: list[Token]) -> list[_Leaf]:
 def _clean(leaf: _Leaf, lines: list[str]) -> bool:
     if leaf.kind in ("paragraph", "item"):
         text = "".join(lines[leaf.start : leaf.end]).rstrip()
-        return _last_end(text) == len(text) or (leaf.kind == "item" and lines[leaf.end - 1][-1] in "\r\n")
+        line_ended = lines[leaf.end - 1][-1] in "\r\n"
+        return _last_end(text) == len(text) or (leaf.kind == "item" and line_ended and leaf.after_fragment)
     if leaf.kind == "fence":
         return not fence_unclosed(leaf.token)
     if leaf.kind == "table":

@@ -15,6 +15,7 @@ from docgen.markdown.scan import MarkdownScanner
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
 from docgen.write.chain_state import ChainState
+from docgen.write.length import SHORT
 from docgen.write.mirror import Mirror
 from docgen.write.partial import PartialDocument
 from docgen.write.progress import Progress, ProgressCallback, ignore_progress
@@ -244,6 +245,9 @@ def _warnings(finish: str, state: ChainState, job: DocumentJob, words: int) -> l
     target = job.target_words
     if target is not None and words > target * 1.1:
         out.append(f"exceeded the target: {words:,} words of {target:,} asked for")
+    said = any("stopped at" in note or "ends at" in note for note in out)
+    if target is not None and job.asked_words and words < SHORT * target and not said:
+        out.append(f"short of the target: {words:,} words of {target:,} asked for")
     if finish not in ("stop", "length", "target"):
         out.append(f"the model stopped with finish_reason {finish!r}; the text may be incomplete")
     return out
