@@ -693,3 +693,22 @@ def test_a_full_disk_keeps_the_text_and_says_once_how_to_go_on(tmp_path: Path, s
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     assert out.read_text(encoding="utf-8") == document
+
+
+@pytest.mark.parametrize("missing", ["engine", "model"])
+def test_no_server_and_no_engine_says_the_three_ways_forward(
+    tmp_path: Path, docgen: Any, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    """A machine without the local extra (or its demo model) and no server configured: exit 2, one line."""
+    import docgen.server.embedded as embedded
+
+    # the packages are installed in this venv: playing their absence is the only way to reach this path
+    monkeypatch.setattr(embedded, "engine_available", lambda: missing != "engine")
+    monkeypatch.setattr(embedded, "demo_model", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = docgen("write", "a topic", "--words", "100")
+    assert code == 2
+    line = one_line(stderr)
+    assert "no server is configured" in line
+    assert "pip install 'docgen[local]'" in line and "--model PATH.gguf" in line and "--base-url URL" in line
+    assert leftovers(tmp_path) == []

@@ -200,6 +200,7 @@ def find_a_way_kept() -> str:
 # (kept, looping text): the detector must cut exactly after ``kept``.
 LOOPS = {
     "heading": (INTRO + "### Key Findings\n\n", "### Key Findings\n\n" * 30),
+    "heading with no words": (INTRO + "### **Background**\n\n### **### **\n\n", "### **### **\n\n" * 40),
     "sentence without newlines": (INTRO + "The water was cold. " + SENTENCE, SENTENCE * 12),
     "paragraph": (INTRO + PARAGRAPH, PARAGRAPH * 6),
     "wrapped paragraph": (INTRO + WRAPPED, WRAPPED * 6),

@@ -10,6 +10,7 @@ import click
 from click.core import ParameterSource
 
 from docgen.cli.context import app_state, project_config, session_from, stderr_is_live, template_search
+from docgen.cli.engine import server_for
 from docgen.cli.options import robustness_options, server_options
 from docgen.errors import BatchError
 from docgen.inputs.manifest import batch_specs, load_manifest
@@ -54,7 +55,10 @@ def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
     specs = batch_specs(loaded, defaults=config.variables, search=template_search(), config=config.values)
     meter = BatchMeter(sys.stderr, live=stderr_is_live(), total=len(loaded.jobs), enabled=not opts["quiet"])
     interrupted = False
-    with session_from(opts, pool_size=opts["jobs"] + 2) as session:
+    with (
+        server_for(opts, slots=opts["jobs"], quiet=opts["quiet"]) as served,
+        session_from(served, pool_size=opts["jobs"] + 2) as session,
+    ):
         try:
             results = run_batch(
                 manifest=loaded,

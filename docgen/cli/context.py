@@ -79,10 +79,11 @@ def session_from(opts: dict[str, Any], *, pool_size: int = 10) -> Iterator[Sessi
     with open_session(
         base_url=opts["base_url"].rstrip("/"),
         model=opts["model"],
-        api_key=opts["api_key"] or project_config().api_key,
+        api_key=None if opts.get("engine") else opts["api_key"] or project_config().api_key,
         policy=policy,
         connect_timeout=opts["connect_timeout"],
         pool_size=pool_size,
+        engine=bool(opts.get("engine")),
     ) as session:
         yield session
 

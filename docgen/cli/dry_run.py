@@ -15,7 +15,8 @@ def _request(
     base_url: str, model: str | None, sampling: Mapping[str, Any], messages: Sequence[Mapping[str, Any]]
 ) -> tuple[str, dict[str, Any]]:
     body = chat_body(model=model or "(the server's only model)", messages=messages, sampling=sampling)
-    return f"{redact(base_url)}/chat/completions", body
+    url = base_url if base_url.startswith("(") else f"{redact(base_url)}/chat/completions"  # "(the embedded engine)"
+    return url, body
 
 
 def dry_run_json(

@@ -10,6 +10,7 @@ import click
 from click.core import ParameterSource
 
 from docgen.cli.context import project_config, template_search
+from docgen.cli.engine import server_for
 from docgen.cli.options import generation_options, robustness_options, server_options
 from docgen.errors import redact
 
@@ -27,15 +28,18 @@ def check(as_json: bool, **opts: Any) -> None:
     from docgen.server.probe import probe_server
     from docgen.server.probe_cache import save_mode
 
-    base_url = opts["base_url"].rstrip("/")
-    with make_client(
-        api_key=opts["api_key"] or project_config().api_key,
-        connect_timeout=opts["connect_timeout"],
-        idle_timeout=opts["idle_timeout"],
-    ) as client:
-        report = probe_server(client=client, base_url=base_url, model=opts["model"])
+    with (
+        server_for(opts) as served,
+        make_client(
+            api_key=None if served.get("engine") else served["api_key"] or project_config().api_key,
+            connect_timeout=served["connect_timeout"],
+            idle_timeout=served["idle_timeout"],
+            engine=bool(served.get("engine")),
+        ) as client,
+    ):
+        report = probe_server(client=client, base_url=served["base_url"].rstrip("/"), model=served["model"])
     saved = None
-    if not report.error and report.modes:
+    if not report.error and report.modes and not served.get("engine"):  # an engine's port lives one command
         try:
             saved = save_mode(
                 base_url=report.base_url, model=report.model, continue_mode=report.continue_mode, modes=report.modes
@@ -62,12 +66,16 @@ def models(as_json: bool, **opts: Any) -> None:
     """List the models the server serves (GET /models), with their context length when it says."""
     from docgen.server.client import list_models, make_client
 
-    with make_client(
-        api_key=opts["api_key"] or project_config().api_key,
-        connect_timeout=opts["connect_timeout"],
-        idle_timeout=opts["idle_timeout"],
-    ) as client:
-        served = list_models(client=client, base_url=opts["base_url"].rstrip("/"))
+    with (
+        server_for(opts, quiet=as_json) as server,
+        make_client(
+            api_key=None if server.get("engine") else server["api_key"] or project_config().api_key,
+            connect_timeout=server["connect_timeout"],
+            idle_timeout=server["idle_timeout"],
+            engine=bool(server.get("engine")),
+        ) as client,
+    ):
+        served = list_models(client=client, base_url=server["base_url"].rstrip("/"))
     rows = [(str(m["id"]), _context_length(m), str(m.get("owned_by") or "")) for m in served]
     rows.sort()
     if as_json:
@@ -119,8 +127,8 @@ def config_command(ctx: click.Context, /, as_json: bool, **opts: Any) -> None:
             where = "default"
         if param.name == "words" and value is None:
             value, where = _template_words(str(opts["template"]))
-        if param.name == "base_url" and isinstance(value, str):
-            value = redact(value)
+        if param.name == "base_url":
+            value = redact(value) if isinstance(value, str) else "(none: the embedded engine)"
         if param.name == "api_key":
             if value is None and config.api_key_env:
                 value, where = config.api_key, f"config {config.source} (env {config.api_key_env})"

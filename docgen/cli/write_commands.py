@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from docgen.cli.context import app_state, meter_for, prompt_from, session_from, template_search
+from docgen.cli.engine import LOCAL_URL, server_for, uses_local
 from docgen.cli.options import generation_options, longform_options, robustness_options, server_options
 from docgen.inputs.jobs import job_spec
 from docgen.inputs.prompt import messages_for, output_path, sampling_for, slugify
@@ -62,7 +63,8 @@ def write(**opts: Any) -> None:
         from docgen.cli.dry_run import dry_run_json, dry_run_text
 
         show = dry_run_json if opts["as_json"] else dry_run_text
-        request = {"base_url": opts["base_url"].rstrip("/"), "output": output, "model": opts["model"]}
+        base_url = LOCAL_URL if uses_local(opts) else opts["base_url"].rstrip("/")
+        request = {"base_url": base_url, "output": output, "model": opts["model"]}
         click.echo(show(**request, sampling=sampling, messages=messages_for(prompt)))
         return
     spec = job_spec(
@@ -92,7 +94,8 @@ def write(**opts: Any) -> None:
             spec = dataclasses.replace(spec, output=folder / output.name)
             mirror = Mirror(sys.stdout.buffer)
             app_state().partial, app_state().kept_note = None, "the text so far went to stdout"
-        session = stack.enter_context(session_from(opts))
+        served = stack.enter_context(server_for(opts, slots=opts["parallel"], quiet=opts["quiet"]))
+        session = stack.enter_context(session_from(served))
         meter = stack.enter_context(meter_for(opts["quiet"] or opts["as_json"]))
         result = write_job(
             session=session,
@@ -121,7 +124,6 @@ def outline(**opts: Any) -> None:
     from docgen.write.outline_plan import write_outline_file
 
     _topic_from_argument(opts)
-
     output = output_path(opts["output"] or slugify(opts["topic"] or "document") + ".outline.md", None)
     spec = job_spec(
         prompt=prompt_from(opts),
@@ -133,7 +135,11 @@ def outline(**opts: Any) -> None:
         search=template_search(),
     )
     app_state().partial = f"{output}.part"
-    with session_from(opts) as session, meter_for(opts["quiet"]) as meter:
+    with (
+        server_for(opts, quiet=opts["quiet"]) as served,
+        session_from(served) as session,
+        meter_for(opts["quiet"]) as meter,
+    ):
         planned = write_outline_file(session=session, spec=spec, force=opts["force"], on_progress=meter)
     if not opts["quiet"]:
         click.echo(

@@ -35,9 +35,13 @@ RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
 def make_client(
-    *, api_key: str | None, connect_timeout: float, idle_timeout: float, pool_size: int = 10
+    *, api_key: str | None, connect_timeout: float, idle_timeout: float, pool_size: int = 10, engine: bool = False
 ) -> httpx.Client:
-    """One pooled client for a whole run. The key lives only in its headers."""
+    """One pooled client for a whole run. The key lives only in its headers.
+
+    For the embedded engine (``engine``) no proxy from the environment applies, and idle
+    connections are dropped before llama.cpp's own 5-second keep-alive limit closes them.
+    """
     api_key = (api_key or "").strip()
     if api_key and not (api_key.isascii() and api_key.isprintable()):
         # never echoed: the message must not carry the key
@@ -52,8 +56,11 @@ def make_client(
     return httpx.Client(
         headers=headers,
         timeout=httpx.Timeout(idle_timeout, connect=connect_timeout),
-        limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+        limits=httpx.Limits(
+            max_connections=pool_size, max_keepalive_connections=pool_size, keepalive_expiry=2.0 if engine else 5.0
+        ),
         follow_redirects=True,
+        trust_env=not engine,
     )
 
 

@@ -99,9 +99,14 @@ def open_session(
     policy: Policy,
     connect_timeout: float = 10.0,
     pool_size: int = 10,
+    engine: bool = False,
 ) -> Iterator[Session]:
     """A pooled client and a Session over it; nothing is sent until the model is needed."""
     with make_client(
-        api_key=api_key, connect_timeout=connect_timeout, idle_timeout=policy.idle_timeout, pool_size=pool_size
+        api_key=api_key,
+        connect_timeout=connect_timeout,
+        idle_timeout=policy.idle_timeout,
+        pool_size=pool_size,
+        engine=engine,
     ) as client:
         yield Session(client=client, base_url=base_url, model=model, policy=policy)

@@ -7,7 +7,8 @@ cutting a good document is worse than letting a loop run a little longer:
 
 1. Line cycles. For each cycle length p <= 8 a counter holds how many lines in a row equal the line p
    before (blank lines skipped, whitespace collapsed): O(8) per line, no rescans. Table rows, HTML, code
-   fences and lines without words are data, not prose, so a table of 60 identical rows never fires. A
+   fences and lines without words (but headings: SmolLM2 wrote "### **### **" forty times) are data, not
+   prose, so a table of 60 identical rows never fires. A
    cycle with >= 25 characters or >= 5 words of prose is a loop at 3 copies, a shorter one (a heading) at
    6 in a row. Lines equal but for their first number ("Step 12: ...") need 2 copies more: counting
    loops are real, but so are lists of versions. Code lines with words need 12 copies.
@@ -153,7 +154,8 @@ class LoopDetector:
         if stripped:
             key = " ".join(text[-_WINDOW:].split())  # an endless line is known by its end
             worded = bool(_WORD.search(stripped))
-            data = bool(fence or self._fence) or stripped.startswith(("|", "<")) or not worded
+            heading = not (fence or self._fence) and stripped.startswith("#")  # a heading is never data
+            data = bool(fence or self._fence) or stripped.startswith(("|", "<")) or not (worded or heading)
             chars, words = (0, 0) if data else (len(key), len(key.split()))
             code = worded and not fence and self._fence not in ("", "<!--")
             masked = re.sub(r"\d+", "#", key, count=1)
