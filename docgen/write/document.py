@@ -233,11 +233,17 @@ def _words_into(watch: TextWatch, on_progress: ProgressCallback) -> ProgressCall
 
 
 def _usage_tokens(replies: list[dict[str, Any]]) -> int | None:
-    """Completion tokens of every reply as the server counted them; None unless it counted them all."""
-    counts = [r["usage"].get("completion_tokens") if isinstance(r.get("usage"), dict) else None for r in replies]
-    if not counts or not all(isinstance(c, int) for c in counts):
-        return None  # a sum of some replies only would be a wrong total
-    return sum(c for c in counts if isinstance(c, int))
+    """Completion tokens of every reply: the server's count, and for a reply it did not count (one
+    docgen stopped at the target before the usage came) the content events; None if it counted none."""
+    total, counted = 0, False
+    for reply in replies:
+        usage = reply.get("usage")
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if isinstance(tokens, int):
+            total, counted = total + tokens, True
+        elif isinstance(reply.get("events"), int):
+            total += reply["events"]
+    return total if counted else None
 
 
 def _warnings(finish: str, state: ChainState, job: DocumentJob, words: int) -> list[str]:
