@@ -19,6 +19,7 @@ import click
 
 from docgen.inputs.config import ProjectConfig
 from docgen.inputs.prompt import Prompt, build_prompt, parse_vars
+from docgen.inputs.sources import SourceFile
 
 if TYPE_CHECKING:  # these bring httpx, which --help, --version and --dry-run never need
     from docgen.cli.meter import Meter
@@ -60,6 +61,20 @@ def prompt_from(opts: dict[str, Any]) -> Prompt:
         defaults=project_config().variables,
         search=template_search(),
     )
+
+
+def sources_from(opts: dict[str, Any]) -> tuple[SourceFile, ...]:
+    """The user's material (--source, docgen.toml's sources), read before anything is sent; warnings said."""
+    if not opts.get("sources"):
+        return ()
+    from docgen.inputs.sources import read_sources
+
+    if "-" in opts["sources"] and sys.stdin.isatty():
+        raise click.UsageError("--source - reads standard input, which is a terminal here: pipe something in")
+    files, warnings = read_sources(list(opts["sources"]), stdin=sys.stdin.buffer)
+    for warning in warnings:
+        click.echo(f"docgen: warning: {warning}", err=True)
+    return tuple(files)
 
 
 @contextlib.contextmanager

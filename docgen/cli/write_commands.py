@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from docgen.cli.context import app_state, meter_for, prompt_from, session_from, template_search
+from docgen.cli.context import app_state, meter_for, prompt_from, session_from, sources_from, template_search
+from docgen.cli.dry_run import dry_run_messages
 from docgen.cli.engine import LOCAL_URL, server_for, uses_local
 from docgen.cli.options import generation_options, longform_options, robustness_options, server_options
 from docgen.inputs.jobs import job_spec
-from docgen.inputs.prompt import messages_for, output_path, sampling_for, slugify
+from docgen.inputs.prompt import output_path, sampling_for, slugify
 from docgen.markdown.finish import OutputFormat
 from docgen.write.mirror import Mirror  # no httpx in it: fine for --dry-run
 
@@ -59,14 +60,6 @@ def write(**opts: Any) -> None:
     prompt = prompt_from(opts)
     output = output_path(None if to_stdout else opts["output"], opts["topic"])
     sampling = sampling_from(opts)
-    if opts["dry_run"]:
-        from docgen.cli.dry_run import dry_run_json, dry_run_text
-
-        show = dry_run_json if opts["as_json"] else dry_run_text
-        base_url = LOCAL_URL if uses_local(opts) else opts["base_url"].rstrip("/")
-        request = {"base_url": base_url, "output": output, "model": opts["model"]}
-        click.echo(show(**request, sampling=sampling, messages=messages_for(prompt)))
-        return
     spec = job_spec(
         prompt=prompt,
         output=output,
@@ -79,9 +72,20 @@ def write(**opts: Any) -> None:
         search=template_search(),
         output_format=OutputFormat.for_path(output, toc=opts["toc"], fix=opts["fix"]),
         title=opts["topic"] or "",
+        sources=sources_from(opts),
+        citations=not opts["no_citations"],
     )
     if opts["parallel"] > 1 and not spec.by_outline:
         raise click.UsageError("--parallel writes sections at once: it needs --outline (auto or FILE)")
+    if opts["dry_run"]:
+        from docgen.cli.dry_run import dry_run_json, dry_run_text
+
+        show = dry_run_json if opts["as_json"] else dry_run_text
+        base_url = LOCAL_URL if uses_local(opts) else opts["base_url"].rstrip("/")
+        request = {"base_url": base_url, "output": output, "model": opts["model"]}
+        messages, budget = dry_run_messages(spec, model=opts["model"], window=opts["context_window"])
+        click.echo(show(**request, sampling=sampling, messages=messages, budget=budget))
+        return
     from docgen.write.job import write_job  # httpx comes with it: not for --dry-run
 
     existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
@@ -133,6 +137,8 @@ def outline(**opts: Any) -> None:
         outline="auto",
         outline_prompt=opts["outline_prompt"],
         search=template_search(),
+        sources=sources_from(opts),
+        citations=not opts["no_citations"],
     )
     app_state().partial = f"{output}.part"
     with (

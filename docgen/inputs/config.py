@@ -83,6 +83,12 @@ def _parse(table: dict[str, Any], path: Path, prefix: str = "") -> ProjectConfig
     for key, raw in table.items():
         if key in ("vars", "templates", "api_key"):
             continue
+        if key == "sources":  # paths relative to the config file, like templates
+            if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+                problems.append(f"{prefix}sources must be a list of paths")
+            else:
+                values["sources"] = tuple(x if x == "-" else str(path.parent / x) for x in raw)
+            continue
         if key not in KEYS:
             problems.append(f"unknown key {prefix}{key}")
             continue

@@ -11,13 +11,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from docgen.errors import UsageError
-from docgen.inputs.prompt import Prompt, messages_for
+from docgen.inputs.grounding import (
+    CHARS_PER_TOKEN,
+    DEFAULT_WINDOW,
+    Given,
+    Material,
+    no_room,
+    number_them,
+    numbering,
+    source_budget,
+    source_inputs,
+    with_sources,
+)
+from docgen.inputs.prompt import Prompt, chat_messages, messages_for
+from docgen.inputs.sources import SourceFile
 from docgen.inputs.templates import Template, load_template
 from docgen.markdown.finish import OutputFormat
 
@@ -43,6 +56,8 @@ class DocumentJob:
     title: str = ""  # for an HTML page without a heading
     word_limit: int | None = None  # a hard cap for text that has no target to keep to (an outline)
     asked_words: bool = False  # the target was asked for (--words, a budget), not a template's default
+    given: Given | None = None  # the user's sources in the prompt, numbered
+    sources_list: bool = False  # end the finished document with the sources it cites
 
     @property
     def fingerprint(self) -> str:
@@ -66,12 +81,17 @@ class LongformJob:
     parallel: int = 1
     output_format: OutputFormat = field(default_factory=OutputFormat)
     title: str = ""
+    material: Material | None = None  # the user's sources: a digest for the outline, chunks per section
+    citations: bool = True
+    source_room: int = 0  # characters of sources one prompt may carry
 
 
 Job = DocumentJob | LongformJob
 
 
-def document_inputs(prompt: Prompt, *, model: str, sampling: Mapping[str, Any]) -> dict[str, Any]:
+def document_inputs(
+    prompt: Prompt, *, model: str, sampling: Mapping[str, Any], sources: Sequence[SourceFile] = ()
+) -> dict[str, Any]:
     """What shapes the text, for the fingerprint: template, values, system, model, sampling."""
     inputs = {
         "template": prompt.template.text,
@@ -82,6 +102,7 @@ def document_inputs(prompt: Prompt, *, model: str, sampling: Mapping[str, Any]) 
     }
     # top_p, seed, --param fields: only when given, so a run without them keeps its fingerprint
     inputs.update({k: v for k, v in sorted(sampling.items()) if k not in ("temperature", "max_tokens")})
+    inputs.update(source_inputs(sources))
     return inputs
 
 
@@ -100,6 +121,8 @@ class JobSpec:
     outline_template: Template | None = None
     section_template: Template | None = None
     outline_setting: str | None = None  # --outline as given: auto, none, a file, or None (by length)
+    sources: tuple[SourceFile, ...] = ()
+    citations: bool = True
 
     def output_fingerprint(self, job: Job) -> str:
         """What a finished output is recorded with: the same inputs again mean it is up to date."""
@@ -113,19 +136,37 @@ class JobSpec:
     def target_words(self) -> int | None:
         return self.words if self.words is not None else self.prompt.target_words
 
-    def resolve(self, model: str) -> Job:
-        """The job to run against ``model``."""
-        inputs = document_inputs(self.prompt, model=model, sampling=self.sampling)
+    def resolve(self, model: str, *, window: int | None = None, tail_chars: int = 12000) -> Job:
+        """The job to run against ``model``; with sources, sized to a context ``window`` of tokens."""
+        inputs = document_inputs(self.prompt, model=model, sampling=self.sampling, sources=self.sources)
+        material = Material(self.sources) if self.sources else None
+        window = window or DEFAULT_WINDOW
+        room = 0
+        if material is not None:
+            reply = min(int(self.sampling.get("max_tokens") or 2048), window // 4)
+            tail = min(tail_chars, int(window * CHARS_PER_TOKEN / 4))
+            size = len(self.prompt.system) + len(self.prompt.user)
+            room = source_budget(window, instructions_chars=size, reply_tokens=reply, tail_chars=tail)
+            if not room:
+                raise no_room(window)
         if self.outline is None:
+            messages, given = messages_for(self.prompt), None
+            if material is not None:
+                chosen, complete = material.choose(self.prompt.values.get("topic") or self.prompt.user, room)
+                given = number_them(chosen, numbering([chosen]), complete=complete)
+                user = with_sources(self.prompt.user, given, citations=self.citations)
+                messages = chat_messages(self.prompt.system, user)
             return DocumentJob(
                 output=self.output,
-                messages=messages_for(self.prompt),
+                messages=messages,
                 sampling=dict(self.sampling),
                 inputs=inputs,
                 target_words=self.target_words,
                 output_format=self.output_format,
                 title=self.title,
                 asked_words=self.words is not None,
+                given=given,
+                sources_list=given is not None and self.citations,
             )
         assert self.outline_template is not None and self.section_template is not None
         return LongformJob(
@@ -142,6 +183,9 @@ class JobSpec:
             parallel=self.parallel,
             output_format=self.output_format,
             title=self.title,
+            material=material,
+            citations=self.citations,
+            source_room=room,
         )
 
 
@@ -158,6 +202,8 @@ def job_spec(
     search: tuple[Path, ...] = (),
     output_format: OutputFormat | None = None,
     title: str = "",
+    sources: Sequence[SourceFile] = (),
+    citations: bool = True,
 ) -> JobSpec:
     """Settle a document's job: with ``outline`` (``auto`` or a file) it is written by outline.
 
@@ -189,4 +235,6 @@ def job_spec(
         outline_template=outline_template,
         section_template=section_template,
         outline_setting=setting,
+        sources=tuple(sources),
+        citations=citations,
     )

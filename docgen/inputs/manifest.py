@@ -14,6 +14,7 @@ from typing import Any
 from docgen.errors import DocgenError, TemplateError, UsageError
 from docgen.inputs.jobs import JobSpec, job_spec
 from docgen.inputs.prompt import build_prompt, sampling_for
+from docgen.inputs.sources import SourceFile, read_sources
 from docgen.markdown.finish import OutputFormat
 
 DEFAULT_KEYS = {
@@ -27,6 +28,7 @@ DEFAULT_KEYS = {
     "max_tokens",
     "system",
     "outline",
+    "sources",
 }
 JOB_KEYS = {
     "name",
@@ -40,6 +42,7 @@ JOB_KEYS = {
     "max_tokens",
     "system",
     "outline",
+    "sources",
 }
 
 
@@ -66,8 +69,11 @@ def _check_type(where: str, key: str, value: Any) -> str | None:
         "max_tokens": int,
         "temperature": (int, float),
         "vars": dict,
+        "sources": list,
     }
     kind = expect.get(key, str)
+    if key == "sources" and isinstance(value, list) and not all(isinstance(x, str) and x != "-" for x in value):
+        return f"{where}: field 'sources' must be a list of paths (stdin is not a batch source)"
     if isinstance(value, bool) or not isinstance(value, kind):
         wanted = "a number" if key == "temperature" else getattr(kind, "__name__", "a table")
         return f"{where}: field {key!r} must be {wanted}"
@@ -134,6 +140,7 @@ def load_manifest(path: Path) -> Manifest:
         settings = {k: v for k, v in defaults.items() if k not in ("output_dir", "base_url")}
         settings.update({k: v for k, v in raw.items() if k not in ("name", "topic", "output")})
         settings["vars"] = dict(raw.get("vars", {}))  # [defaults.vars] apply only where a template takes them
+        settings["sources"] = [*defaults.get("sources", []), *raw.get("sources", [])]  # shared, then the job's own
         jobs.append(BatchJob(name, raw.get("topic"), target, relative, settings))
     if problems:
         raise UsageError(f"{path}: " + "; ".join(problems))
@@ -179,6 +186,7 @@ def batch_specs(
     """
     specs: list[BatchSpec] = []
     problems: list[DocgenError] = []
+    read: dict[tuple[str, ...], tuple[SourceFile, ...]] = {}  # jobs that share their sources read them once
     for job in manifest.jobs:
         s = {**{k: config[k] for k in _FROM_CONFIG if k in config}, **job.settings}
         try:
@@ -194,6 +202,9 @@ def batch_specs(
             outline = s.get("outline")
             if outline and outline not in ("auto", "none"):
                 outline = str((manifest.path.parent / str(outline)).resolve())
+            named = tuple(str(manifest.path.parent / x) for x in s.get("sources", ()))  # relative to the manifest
+            if named and named not in read:
+                read[named] = tuple(read_sources(list(named))[0])
             spec = job_spec(
                 prompt=prompt,
                 output=job.output,
@@ -203,6 +214,7 @@ def batch_specs(
                 search=search,
                 output_format=OutputFormat.for_path(job.output),
                 title=job.topic or "",
+                sources=read.get(named, ()),
             )
         except DocgenError as exc:
             problems.append(exc)

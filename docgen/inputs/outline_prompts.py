@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from docgen.inputs.grounding import Given, number_them, numbering, source_block, with_sources
 from docgen.inputs.jobs import DocumentJob, LongformJob, fingerprint
 from docgen.inputs.prompt import chat_messages, slugify
 from docgen.inputs.templates import render, resolve_values
@@ -34,11 +35,39 @@ def outline_request(job: LongformJob, *, words: int) -> tuple[tuple[dict[str, st
         job.outline_template, {"request": job.request, "words": str(words), "sections": str(sections)}
     )
     prompt = render(job.outline_template.body, values)
+    if job.material is not None:  # a digest: every file's name, and the passages that bear most on the topic
+        prompt = _digest(job) + "\n\n---\n\n" + prompt
     inputs = {**job.inputs, "step": "outline", "outline_template": job.outline_template.text, "words": words}
     return chat_messages(job.system, prompt), inputs, OUTLINE_WORDS_PER_SECTION * sections + 100
 
 
-def make_section_job(job: LongformJob, outline: Outline, i: int, *, folder: Path) -> DocumentJob:
+def _digest(job: LongformJob) -> str:
+    assert job.material is not None
+    files = job.material.files
+    names = "\n".join(f"- {f.path} ({f.bytes:,} bytes)" for f in files[:200])
+    more = f"\n- ... and {len(files) - 200:,} more" if len(files) > 200 else ""
+    chosen, complete = job.material.choose(job.request, job.source_room // 2)
+    passages = source_block(number_them(chosen, numbering([chosen]), complete=complete), citations=False)
+    return (
+        f"The document is to be grounded in the user's files ({len(files):,}):\n{names}{more}\n\n{passages}\n\n"
+        "Plan sections that cover what this material holds; each section will be given the passages "
+        "that bear most on its own title and brief."
+    )
+
+
+def section_sources(job: LongformJob, outline: Outline) -> list[Given]:
+    """Each section's chunks, ranked for its own title and brief, numbered across the whole document."""
+    if job.material is None:
+        return []
+    material = job.material
+    picks = [material.choose(f"{s.title} {s.brief}", job.source_room) for s in outline.sections]
+    numbers = numbering(chosen for chosen, _ in picks)
+    return [number_them(chosen, numbers, complete=complete) for chosen, complete in picks]
+
+
+def make_section_job(
+    job: LongformJob, outline: Outline, i: int, *, folder: Path, given: Given | None = None
+) -> DocumentJob:
     """The job of section ``i``; in sequential mode its prompt still holds a slot for the text before it.
 
     Its fingerprint is the run's inputs and the section's own title, brief, budget and
@@ -76,9 +105,13 @@ def make_section_job(job: LongformJob, outline: Outline, i: int, *, folder: Path
             "position": position,
         },
     )
+    prompt = render(job.section_template.body, values)
+    if given is not None:
+        prompt = with_sources(prompt, given, citations=job.citations)
     return DocumentJob(
         output=folder / f"{i + 1:02d}-{slugify(section.title, limit=40)}.md",
-        messages=chat_messages(job.system, render(job.section_template.body, values)),
+        messages=chat_messages(job.system, prompt),
+        given=given,  # the whole document lists its sources, once, when the sections are stitched
         sampling=job.sampling,
         inputs={
             "run": fingerprint(job.inputs),

@@ -27,13 +27,30 @@ def slugify(text: str, *, limit: int = 60) -> str:
 
 
 def parse_vars(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` pairs; ``KEY=@FILE`` reads the value from a file (``@@`` starts a literal ``@``)."""
     values: dict[str, str] = {}
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq or not key.strip():
             raise UsageError(f"--var {pair!r} is not KEY=VALUE", hint="write it as --var audience=engineers")
+        if value.startswith("@@"):
+            value = value[1:]
+        elif value.startswith("@"):
+            value = _read_var_file(key.strip(), value[1:])
         values[key.strip()] = value
     return values
+
+
+def _read_var_file(key: str, name: str) -> str:
+    try:
+        data = Path(name).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(
+            f"--var {key}=@{name}: no such file", hint="check the path, or write @@ for a literal @"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"--var {key}=@{name}: cannot read it ({exc.strerror})") from None
+    return data.decode("utf-8", "replace")
 
 
 def output_path(output: str | None, topic: str | None) -> Path:

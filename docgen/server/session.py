@@ -63,6 +63,10 @@ class Session:
             self._window, self._window_known = window, True
         return self._window
 
+    def known_context_window(self) -> int | None:
+        """The window if it is already known (given, asked or learned), without asking the server."""
+        return self._window if self._window_known else self.policy.context_window
+
     def learn_context_window(self, tokens: int) -> None:
         """A context error named the window: believe it over a guess."""
         self._window, self._window_known = tokens, True

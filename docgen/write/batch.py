@@ -22,7 +22,7 @@ from docgen.inputs.manifest import BatchSpec, Manifest
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
 from docgen.write.files import atomic_write, sidecar
-from docgen.write.job import write_job
+from docgen.write.job import resolve, write_job
 from docgen.write.output_state import OutputState
 from docgen.write.progress import Cancelled, Progress, ProgressCallback
 
@@ -90,7 +90,7 @@ def run_batch(
             return
         started = time.monotonic()
         try:
-            resolved = item.spec.resolve(job_session.model)
+            resolved = resolve(item.spec, job_session)
             fp = item.spec.output_fingerprint(resolved)
             if job.output.exists() and (recorded.get(job.relative) == fp or not force):
                 result.status = "skipped" if recorded.get(job.relative) == fp else "stale"

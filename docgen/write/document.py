@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docgen.errors import OutputError, OutputExistsError, ResumeError
+from docgen.inputs.grounding import Given, cited, sources_section
 from docgen.inputs.jobs import DocumentJob
 from docgen.markdown.ending import clean_ending
 from docgen.markdown.finish import OutputFormat, finish_markdown
@@ -39,6 +40,8 @@ class WriteResult:
     warnings: tuple[str, ...] = field(default=())
     markdown: dict[str, Any] = field(default_factory=dict)  # checks and headings of the finished text
     sections: tuple[dict[str, Any], ...] = ()  # outline mode: title, budget and words of each
+    sources: tuple[dict[str, Any], ...] = ()  # path, bytes and chunks given of each source file
+    citations: dict[str, list[int]] = field(default_factory=dict)  # cited and unknown numbers
 
 
 def describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
@@ -150,7 +153,10 @@ def write_document(
             doc.close_and_drop_if_empty()
             raise
         cut = job.target_words is not None and finish != "stop"  # stopped mid-writing: end it cleanly
-        words, report = finish_document(doc, job.output_format, title=job.title, watch=watch, cut=cut)
+        citations, appendix = _citations(job, doc) if job.sources_list else ({}, "")
+        words, report = finish_document(
+            doc, job.output_format, title=job.title, watch=watch, cut=cut, appendix=appendix
+        )
     notes = []
     if mirror is not None:
         mirror.finish(job.output.read_bytes())
@@ -171,8 +177,10 @@ def write_document(
         continuations=state.continuations,
         resumed=resumed,
         retries=state.retries,
-        warnings=tuple(_warnings(finish, state, job, words) + notes),
+        warnings=tuple(_warnings(finish, state, job, words) + notes + unknown_citations(citations)),
         markdown=report,
+        sources=given_sources(job.given),
+        citations=citations,
     )
 
 
@@ -196,7 +204,13 @@ class TextWatch:
 
 
 def finish_document(
-    doc: PartialDocument, fmt: OutputFormat, *, title: str, watch: TextWatch, cut: bool = False
+    doc: PartialDocument,
+    fmt: OutputFormat,
+    *,
+    title: str,
+    watch: TextWatch,
+    cut: bool = False,
+    appendix: str = "",
 ) -> tuple[int, dict[str, Any]]:
     """Put the finished text in place in its format; return its words and the Markdown check's report.
 
@@ -205,7 +219,7 @@ def finish_document(
     needs no cut is renamed into place and checked by the scanner that saw it stream:
     nothing is read back. Everything else parses the whole text once.
     """
-    if not fmt.needs_text and not cut:
+    if not fmt.needs_text and not cut and not appendix:
         doc.finish()
         return watch.words, watch.scanner.report()
     text = doc.read_all()
@@ -215,11 +229,41 @@ def finish_document(
         kept, note = clean_ending(text)
         if kept != text:
             text, words = kept, count_words(kept)
+    if appendix:  # the sources the text cites: after the text, not counted in its words
+        text = text.rstrip("\n") + "\n\n" + appendix
     rendered, report = finish_markdown(text, fmt=fmt, title=title)
     if note:
         report["fixed"] = [*report.get("fixed", []), note]
-    doc.finish(rendered if rendered is not None else text if note else None)
+    doc.finish(rendered if rendered is not None else text if note or appendix else None)
     return words, report
+
+
+def _citations(job: DocumentJob, doc: PartialDocument) -> tuple[dict[str, list[int]], str]:
+    """The numbers the text cites, those never given, and the Sources list to end it with."""
+    assert job.given is not None
+    numbers = cited(doc.read_all())
+    by_number = dict(job.given.numbered)
+    record = {"cited": [n for n in numbers if n in by_number], "unknown": [n for n in numbers if n not in by_number]}
+    appendix = sources_section(numbers, by_number, output_dir=job.output.parent) if job.sources_list else ""
+    return record, appendix
+
+
+def unknown_citations(citations: dict[str, list[int]]) -> list[str]:
+    unknown = citations.get("unknown") or []
+    if not unknown:
+        return []
+    listed = ", ".join(f"[{n}]" for n in unknown)
+    return [f"the text cites {listed}, which no source was given as (left in, not listed)"]
+
+
+def given_sources(given: Given | None) -> tuple[dict[str, Any], ...]:
+    """``--json`` ``sources``: each file given, its size, and how many of its chunks went in."""
+    if given is None:
+        return ()
+    counts: dict[str, int] = {}
+    for _, chunk in given.numbered:
+        counts[chunk.path] = counts.get(chunk.path, 0) + 1
+    return tuple({"path": path, "chunks": n} for path, n in counts.items())
 
 
 def _words_into(watch: TextWatch, on_progress: ProgressCallback) -> ProgressCallback:

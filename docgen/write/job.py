@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from docgen.errors import OutputExistsError, ResumeError, UsageError
-from docgen.inputs.jobs import DocumentJob, JobSpec
+from docgen.inputs.jobs import DocumentJob, Job, JobSpec
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
 from docgen.write.document import WriteResult, write_document
@@ -53,13 +54,13 @@ def write_job(
     state, key = OutputState(spec.output.parent), spec.output.name
     if spec.output.exists() and not force:
         recorded = state.read().get(key) if track else None
-        if recorded is not None and recorded == spec.output_fingerprint(spec.resolve(session.model)):
+        if recorded is not None and recorded == spec.output_fingerprint(resolve(spec, session)):
             return up_to_date(spec.output, model=session.model)
         raise OutputExistsError(
             f"{spec.output} already exists" + (", written from other inputs" if recorded else ""),
             hint="use --force to write it again, or choose another -o path",
         )
-    job = spec.resolve(session.model)
+    job = resolve(spec, session)
     if isinstance(job, DocumentJob):
         result = write_document(
             session=session, job=job, existing=existing, force=force, on_progress=on_progress, mirror=mirror
@@ -70,7 +71,20 @@ def write_job(
         result = write_longform(session=session, job=job, existing=existing, on_progress=on_progress)
     if track:
         state.record(key, spec.output_fingerprint(job))
+    if spec.sources:
+        used: dict[str, int] = {}
+        for record in result.sources:
+            used[record["path"]] = used.get(record["path"], 0) + int(record["chunks"])
+        files = tuple({"path": f.path, "bytes": f.bytes, "chunks": used.get(f.path, 0)} for f in spec.sources)
+        result = dataclasses.replace(result, sources=files)
     return result
+
+
+def resolve(spec: JobSpec, session: Session) -> Job:
+    """The job against the session's model; with sources, sized to its context window (asked only then)."""
+    if not spec.sources:
+        return spec.resolve(session.model)
+    return spec.resolve(session.model, window=session.context_window(), tail_chars=session.policy.context_tail)
 
 
 def up_to_date(output: Path, *, model: str) -> WriteResult:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from docgen.errors import OutputError, ResumeError
+from docgen.inputs.grounding import cited, sources_section
 from docgen.inputs.jobs import DocumentJob, LongformJob, fingerprint
-from docgen.inputs.outline_prompts import make_section_job, planned_words, with_previous
+from docgen.inputs.outline_prompts import make_section_job, planned_words, section_sources, with_previous
 from docgen.markdown.outline import Outline
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
-from docgen.write.document import TextWatch, WriteResult, finish_document, write_document
+from docgen.write.document import TextWatch, WriteResult, finish_document, unknown_citations, write_document
 from docgen.write.files import sidecar
 from docgen.write.outline_plan import plan_outline, read_outline
 from docgen.write.partial import PartialDocument
@@ -86,7 +87,11 @@ def _write_longform(
         index.mark_outline(outline_fp)
     progress.target_words = outline.total
     progress.sections = len(outline.sections)
-    jobs = [make_section_job(job, outline, i, folder=folder) for i in range(len(outline.sections))]
+    grounding = section_sources(job, outline)
+    jobs = [
+        make_section_job(job, outline, i, folder=folder, given=grounding[i] if grounding else None)
+        for i in range(len(outline.sections))
+    ]
     kept = sum(index.finished(j.output, j.fingerprint) for j in jobs)
     changed = {i for i, j in enumerate(jobs) if index.stale(j.output, j.fingerprint)}
     results: dict[int, WriteResult] = {}
@@ -175,12 +180,16 @@ def _stitch(
     for section, section_job in zip(outline.sections, jobs, strict=True):
         body = strip_repeated_title(section_job.output.read_text(encoding="utf-8"), section.title).strip()
         parts.append(f"## {section.title}\n\n{body}\n\n")
-        section_stats.append({"title": section.title, "budget": section.budget, "words": _count(section_job.output)})
+        stats: dict[str, Any] = {"title": section.title, "budget": section.budget, "words": _count(section_job.output)}
+        if section_job.given is not None:
+            stats["sources"] = [{"path": c.path, "lines": [c.start_line, c.end_line]} for c in section_job.given.chunks]
+        section_stats.append(stats)
     text = "".join(parts).rstrip("\n") + "\n"
+    citations, appendix = stitched_citations(job, jobs, text)
     with PartialDocument(job.output) as doc:
         doc.discard()
         doc.append(text)
-        _, report = finish_document(doc, job.output_format, title=job.title, watch=TextWatch(doc))
+        _, report = finish_document(doc, job.output_format, title=job.title, watch=TextWatch(doc), appendix=appendix)
     shutil.rmtree(folder, ignore_errors=True)
     words = sum(int(s["words"]) for s in section_stats)
     progress.phase, progress.words = "done", words
@@ -200,7 +209,20 @@ def _stitch(
         continuations=sum(r.continuations for r in all_results),
         resumed=False,
         retries=sum(r.retries for r in all_results),
-        warnings=tuple(w for r in all_results for w in r.warnings),
+        warnings=tuple(w for r in all_results for w in r.warnings) + tuple(unknown_citations(citations)),
         sections=tuple(section_stats),
         markdown=report,
+        sources=tuple(s for r in all_results for s in r.sources),
+        citations=citations,
     )
+
+
+def stitched_citations(job: LongformJob, jobs: list[DocumentJob], text: str) -> tuple[dict[str, list[int]], str]:
+    """The document's citations over the numbers given to any section, and its Sources list."""
+    by_number = {n: c for j in jobs if j.given is not None for n, c in j.given.numbered}
+    if not by_number:
+        return {}, ""
+    numbers = cited(text)
+    record = {"cited": [n for n in numbers if n in by_number], "unknown": [n for n in numbers if n not in by_number]}
+    appendix = sources_section(numbers, by_number, output_dir=job.output.parent) if job.citations else ""
+    return record, appendix

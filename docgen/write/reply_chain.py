@@ -265,8 +265,10 @@ class _Chain:
         cap = budget.reply_cap(words, closing=kind == "close")
         if self.word_limit is not None:
             cap = budget.tokens_for(max(0, self.word_limit - words) + 20)
-        # the window matters once a tail goes back, or once the server said a request did not fit
-        window = self.session.context_window() if doc.size > self.start or self.reply_limit else None
+        # the window matters once a tail goes back, or once the server said a request did not fit; a window
+        # already known (given, or asked for the sources) sizes the first request too
+        asked = doc.size > self.start or self.reply_limit
+        window = self.session.context_window() if asked else self.session.known_context_window()
         while True:
             msgs, extra, trimmer = self._messages(kind)
             if window is None:
