@@ -115,3 +115,20 @@ def test_dry_run_starts_no_engine(tmp_path: Path) -> None:
     result = run_docgen(tmp_path, "write", "t", "--dry-run", "--json")
     assert result.returncode == 0 and json.loads(result.stdout)["url"].startswith("(the embedded engine)")
     assert "embedded llama.cpp engine" not in result.stderr
+
+
+def test_sources_far_beyond_a_small_window_against_real_llama_cpp(tmp_path: Path) -> None:
+    """llama.cpp refuses a prompt over its context: every request must fit, and the relevant file be given."""
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    for i in range(60):
+        body = "\n\n".join(f"Week {i}.{k}: the team met about hiring, budgets and the office move." for k in range(40))
+        (corpus / f"week-{i:02d}.md").write_text(f"# Week {i}\n\n{body}\n", encoding="utf-8")
+    (corpus / "bees.md").write_text("# Bees\n\nOur rooftop hives made 40 kg of honey this summer.\n", encoding="utf-8")
+    result = run_docgen(tmp_path, "write", "Rooftop bees and honey", "--source", "notes", "--context-window", "2048",
+                        "--words", "120", "--json", "-o", "bees.md")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    given = {s["path"]: s["chunks"] for s in summary["sources"]}
+    assert given["notes/bees.md"] == 1 and sum(given.values()) < 20  # ranked, not pasted
+    assert "context 2,048 tokens" in result.stderr
