@@ -242,3 +242,19 @@ def test_the_totals_count_up_to_date_jobs(tmp_path: Path, serve, docgen) -> None
     assert code == 0, err
     assert "6 jobs: 1 written, 5 up to date" in err
     assert "1/6 written, 5 up to date, 0 running, 0 failed" in err  # the meter's last line
+
+
+def test_the_batch_totals_say_what_it_cost(tmp_path: Path, serve, docgen) -> None:
+    docs = {f"topic {i} ": make_document(200, seed=300 + i) for i in range(2)}
+    server = serve(Script(document="unused", documents=docs))
+    path = manifest(tmp_path, [{"topic": t, "output": f"doc{i}.md"} for i, t in enumerate(docs)],
+                    defaults='output_dir = "out"\nwords = 100000\noutline = "none"')
+    report = tmp_path / "r.json"
+    code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--report", str(report),
+                          "--price-in", "1", "--price-out", "1")
+    assert code == 0, err
+    results = json.loads(report.read_text(encoding="utf-8"))
+    prompt, completion = sum(r["prompt_tokens"] for r in results), sum(r["completion_tokens"] for r in results)
+    assert prompt > 0 and completion > 0
+    [total] = [line for line in err.splitlines() if line.startswith("2 jobs:")]
+    assert f"{prompt:,} prompt + {completion:,} completion tokens; cost {(prompt + completion) / 1e6:.4f}" in total

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import docgen_process, make_document
 from sse_server import Fault, Script
 
@@ -120,3 +121,33 @@ def test_a_slow_first_byte_still_streams(tmp_path: Path, serve: Any) -> None:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     assert out == document.encode() and time.monotonic() - started < 30
+
+
+def _usage(wire: bytes) -> dict[str, int]:
+    for line in reversed(wire.split(b"\n")):
+        if line.startswith(b"data: {") and b'"usage"' in line:
+            usage = json.loads(line[6:])["usage"]
+            if usage:
+                return usage
+    return {}
+
+
+def test_what_a_run_cost_counts_every_request(tmp_path: Path, serve: Any, docgen: Any) -> None:
+    document = make_document(3000, seed=35)
+    server = serve(Script(document=document, cap_chars=5000, faults=[None, Fault("drop", after=3000)]))
+    code, out, err = docgen("write", "t", "-o", str(tmp_path / "d.md"), "--base-url", server.base_url,
+                            "--backoff", "0", "--words", "100000", "--outline", "none", "--json",
+                            "--price-in", "2", "--price-out", "8")
+    assert code == 0, err
+    summary = json.loads(out)
+    # the wire a reply was to send holds its usage; the second reply was dropped before it got there
+    counted = [_usage(c["wire"]) for i, c in enumerate(server.recorder.chats) if i != 1]
+    assert summary["retries"] == 1 and all(counted)
+    assert summary["tokens_estimated"] is True
+    assert summary["prompt_tokens"] > sum(u["prompt_tokens"] for u in counted)  # plus the broken one's estimate
+    assert summary["completion_tokens"] > sum(u["completion_tokens"] for u in counted)
+    expected = (summary["prompt_tokens"] * 2 + summary["completion_tokens"] * 8) / 1e6
+    assert summary["cost"] == pytest.approx(expected)
+    code, _, err = docgen("write", "t", "-o", str(tmp_path / "e.md"), "--base-url", server.base_url,
+                          "--words", "100000", "--outline", "none", "--price-in", "2", "--price-out", "8")
+    assert code == 0 and "tokens: " in err and "cost 0.0" in err, err

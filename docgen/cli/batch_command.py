@@ -11,7 +11,7 @@ from click.core import ParameterSource
 
 from docgen.cli.context import app_state, project_config, session_from, stderr_is_live, template_search
 from docgen.cli.engine import server_for
-from docgen.cli.options import robustness_options, server_options
+from docgen.cli.options import cost_options, robustness_options, server_options
 from docgen.errors import BatchError
 from docgen.inputs.manifest import batch_specs, load_manifest
 
@@ -36,6 +36,7 @@ from docgen.inputs.manifest import batch_specs, load_manifest
     help="Write a JSON result per job to this file.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the summary table.")
+@cost_options
 @click.pass_context
 def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
     """Write every document of a TOML manifest; re-runs redo only what is unfinished."""
@@ -73,7 +74,7 @@ def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
             results, interrupted = stop.results, True
         finally:
             meter.close()
-    for line in batch_table(results):
+    for line in batch_table(results, (opts["price_in"], opts["price_out"])):
         click.echo(line, err=True)
     if opts["report"] is not None:
         write_report(opts["report"], results)

@@ -11,7 +11,7 @@ from click.core import ParameterSource
 
 from docgen.cli.context import project_config, template_search
 from docgen.cli.engine import server_for
-from docgen.cli.options import generation_options, robustness_options, server_options
+from docgen.cli.options import cost_options, generation_options, robustness_options, server_options
 from docgen.errors import redact
 
 
@@ -101,6 +101,7 @@ def _context_length(card: dict[str, Any]) -> int | None:
 @generation_options
 @server_options
 @robustness_options
+@cost_options
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
 @click.pass_context
 def config_command(ctx: click.Context, /, as_json: bool, **opts: Any) -> None:

@@ -195,3 +195,19 @@ longform_options = _options(
     click.option("--toc", is_flag=True, help="Insert a table of contents built from the headings."),
     click.option("--fix", is_flag=True, help="Close a code fence the model left open (prose is never rewritten)."),
 )
+
+
+cost_options = _options(
+    click.option(
+        "--price-in",
+        type=Finite(min=0),
+        envvar="DOCGEN_PRICE_IN",
+        help="Price of a million prompt tokens, to report what a run cost (also price_in in docgen.toml).",
+    ),
+    click.option(
+        "--price-out",
+        type=Finite(min=0),
+        envvar="DOCGEN_PRICE_OUT",
+        help="Price of a million completion tokens (also price_out in docgen.toml).",
+    ),
+)

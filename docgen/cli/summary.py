@@ -12,9 +12,20 @@ if TYPE_CHECKING:  # the real imports bring httpx, which --dry-run and --help ne
     from docgen.write.document import WriteResult
 
 
-def summarize(result: WriteResult, *, target: int | None) -> dict[str, Any]:
-    """The ``--json`` record of a WriteResult, with headings and the length score added."""
+def cost(prompt_tokens: int, completion_tokens: int, prices: tuple[float | None, float | None]) -> float | None:
+    """What the tokens cost at ``prices`` per million (prompt, completion); None unless both are known."""
+    price_in, price_out = prices
+    if price_in is None or price_out is None:
+        return None
+    return round((prompt_tokens * price_in + completion_tokens * price_out) / 1e6, 6)
+
+
+def summarize(
+    result: WriteResult, *, target: int | None, prices: tuple[float | None, float | None] = (None, None)
+) -> dict[str, Any]:
+    """The ``--json`` record of a WriteResult, with headings, the length score and the cost added."""
     summary: dict[str, Any] = asdict(result)
+    summary["cost"] = cost(result.prompt_tokens, result.completion_tokens, prices)
     summary["headings"] = len(summary["markdown"].get("headings", []))
     summary["target_words"] = target
     summary["length_score"] = round(length_score(target, result.words), 1) if target else None
@@ -40,13 +51,21 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         )
     for section in summary["sections"]:
         lines.append(f"  {section['words']:>6,} / {section['budget']:<6,} words  {section['title']}")
+    if summary.get("prompt_tokens") or summary.get("completion_tokens"):
+        estimated = " (estimated in part: the server did not count every request)"
+        estimated = estimated if summary["tokens_estimated"] else ""
+        spent = f"; cost {summary['cost']:.4f}" if summary.get("cost") is not None else ""
+        lines.append(
+            f"tokens: {summary['prompt_tokens']:,} prompt + {summary['completion_tokens']:,} completion "
+            f"over the run{estimated}{spent}"
+        )
     lines += [f"fixed: {fixed}" for fixed in summary["markdown"].get("fixed", [])]
     warnings = [*summary["warnings"], *summary["markdown"].get("warnings", [])]
     lines += [f"warning: {warning}" for warning in warnings]
     return lines
 
 
-def batch_table(results: list[JobResult]) -> list[str]:
+def batch_table(results: list[JobResult], prices: tuple[float | None, float | None] = (None, None)) -> list[str]:
     """One line per job (status, words, tokens, continuations, retries, seconds, name, error), then the totals."""
     lines = [f"{'status':9} {'words':>7} {'tokens':>7} {'conts':>5} {'retries':>7} {'seconds':>8}  job"]
     for r in results:
@@ -62,5 +81,11 @@ def batch_table(results: list[JobResult]) -> list[str]:
     order += [("cancelled", "cancelled"), ("pending", "not started")]
     parts = [f"{counts[key]} {label}" for key, label in order if counts.get(key)]
     words = sum(r.words for r in results if r.status == "done")
-    lines.append(f"{len(results)} jobs: " + ", ".join(parts) + f"; {words:,} words written")
+    prompt, completion = sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results)
+    spent = cost(prompt, completion, prices)
+    tokens = f"; {prompt:,} prompt + {completion:,} completion tokens" if prompt or completion else ""
+    lines.append(
+        f"{len(results)} jobs: " + ", ".join(parts) + f"; {words:,} words written{tokens}"
+        + (f"; cost {spent:.4f}" if spent is not None else "")
+    )
     return lines

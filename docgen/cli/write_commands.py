@@ -16,7 +16,7 @@ import click
 from docgen.cli.context import app_state, meter_for, prompt_from, session_from, sources_from, template_search
 from docgen.cli.dry_run import dry_run_messages
 from docgen.cli.engine import LOCAL_URL, server_for, uses_local
-from docgen.cli.options import generation_options, longform_options, robustness_options, server_options
+from docgen.cli.options import cost_options, generation_options, longform_options, robustness_options, server_options
 from docgen.inputs.jobs import job_spec
 from docgen.inputs.prompt import output_path, sampling_for, slugify
 from docgen.markdown.finish import OutputFormat
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("--dry-run", is_flag=True, help="Print the prompt and the request body, then exit. No network.")
+@cost_options
 def write(**opts: Any) -> None:
     """Write a document: stream the model's reply to a file, chunk by chunk."""
     app_state().json_errors = opts["as_json"]
@@ -112,7 +113,13 @@ def write(**opts: Any) -> None:
         )
     if to_stdout:
         result = dataclasses.replace(result, path="stdout")
-    _report(result, as_json=opts["as_json"], quiet=opts["quiet"], target=spec.target_words)
+    _report(
+        result,
+        as_json=opts["as_json"],
+        quiet=opts["quiet"],
+        target=spec.target_words,
+        prices=(opts["price_in"], opts["price_out"]),
+    )
 
 
 @click.command()
@@ -175,14 +182,22 @@ def sampling_from(opts: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _report(result: WriteResult, *, as_json: bool, quiet: bool, target: int | None) -> None:
+def _report(
+    result: WriteResult,
+    *,
+    as_json: bool,
+    quiet: bool,
+    target: int | None,
+    prices: tuple[float | None, float | None] = (None, None),
+) -> None:
     from docgen.cli.summary import summarize, summary_lines
 
-    summary = summarize(result, target=target)
+    summary = summarize(result, target=target, prices=prices)
     if result.status == "up to date" and not as_json:
         if not quiet:
-            click.echo(f"{result.path} is up to date: written before from the same inputs (--force writes it again)",
-                       err=True)
+            click.echo(
+                f"{result.path} is up to date: written before from the same inputs (--force writes it again)", err=True
+            )
         return
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))

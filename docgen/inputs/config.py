@@ -35,6 +35,8 @@ KEYS: dict[str, tuple[str, type]] = {
     "context_window": ("context_window", int),
     "outline_prompt": ("outline_prompt", str),
     "section_prompt": ("section_prompt", str),
+    "price_in": ("price_in", float),
+    "price_out": ("price_out", float),
 }
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 

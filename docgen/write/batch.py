@@ -37,6 +37,8 @@ class JobResult:
     seconds: float = 0.0
     continuations: int = 0
     retries: int = 0  # requests sent again after a failure, this run
+    prompt_tokens: int = 0  # every request of this run
+    completion_tokens: int = 0
     error: str = ""
     exit_code: int = 0
 
@@ -111,6 +113,7 @@ def run_batch(
             state.record(job.relative, fp)
             result.status, result.words, result.tokens = "done", written.words, written.tokens
             result.continuations, result.retries = written.continuations, written.retries
+            result.prompt_tokens, result.completion_tokens = written.prompt_tokens, written.completion_tokens
         except Cancelled:
             result.status, result.error = "cancelled", why[0]
         except OutputExistsError:

@@ -16,6 +16,18 @@ class ChainState:
     notes: list[str] = field(default_factory=list)
     requests: int = 0  # sent this run, whatever came of them
     retries: int = 0  # of them, sent again after a failure
+    prompt_tokens: int = 0  # of every request this run, failed ones included: what a paid API bills
+    completion_tokens: int = 0
+    estimated: bool = False  # some request had no usage (it broke, or the server does not count): estimated
+
+    def bill(self, usage: dict[str, Any] | None, *, prompt_estimate: int, events: int) -> None:
+        """Count one request: the server's usage, else an estimate (prompt from its text, reply from its events)."""
+        prompt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if not isinstance(prompt, int) or not isinstance(completion, int):
+            prompt, completion, self.estimated = prompt_estimate, events, True
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
 
     @property
     def continuations(self) -> int:

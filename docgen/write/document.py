@@ -37,6 +37,9 @@ class WriteResult:
     resumed: bool
     retries: int = 0  # requests sent again after a failure, this run
     status: str = "written"  # or "up to date": finished before from the same inputs, left alone
+    prompt_tokens: int = 0  # every request of this run, retries and continuations included
+    completion_tokens: int = 0
+    tokens_estimated: bool = False  # some request had no usage from the server
     warnings: tuple[str, ...] = field(default=())
     markdown: dict[str, Any] = field(default_factory=dict)  # checks and headings of the finished text
     sections: tuple[dict[str, Any], ...] = ()  # outline mode: title, budget and words of each
@@ -177,6 +180,9 @@ def write_document(
         continuations=state.continuations,
         resumed=resumed,
         retries=state.retries,
+        prompt_tokens=state.prompt_tokens,
+        completion_tokens=state.completion_tokens,
+        tokens_estimated=state.estimated,
         warnings=tuple(_warnings(finish, state, job, words) + notes + unknown_citations(citations)),
         markdown=report,
         sources=given_sources(job.given),

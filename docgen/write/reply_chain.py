@@ -139,7 +139,12 @@ class _Chain:
             self.state.requests += 1
             reply = self._request(kind or "write")
             try:
-                outcome = self._stream(reply, progress, on_progress)
+                try:
+                    outcome = self._stream(reply, progress, on_progress)
+                except BaseException:
+                    if reply.events:  # a stream that broke off was generated, and is billed; a refusal is not
+                        self.state.bill(None, prompt_estimate=_prompt_tokens(reply), events=reply.events)
+                    raise
             except RejectedError as exc:
                 if self._cured(exc, reply):
                     continue
@@ -157,6 +162,7 @@ class _Chain:
                 self.state.retries += 1
                 wait_to_retry(exc, attempts, policy=policy, progress=progress, on_progress=on_progress)
                 continue
+            self.state.bill(outcome.usage, prompt_estimate=_prompt_tokens(reply), events=reply.events)
             attempts = 0
             if self.usage_refused is not None:
                 self.session.include_usage = False  # the server refuses stream_options: never send it again
@@ -393,3 +399,8 @@ class _Chain:
             self.reply_limit = asked // 2
             return True
         return learned  # the next request is sized to the window it named
+
+
+def _prompt_tokens(reply: _Reply) -> int:
+    """An estimate of a request's prompt tokens, for one the server gave no usage for."""
+    return sum(estimate_tokens(str(m.get("content", ""))) + 8 for m in reply.body.get("messages", ()))
