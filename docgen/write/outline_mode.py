@@ -66,6 +66,7 @@ def _write_longform(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create {folder}: {exc.strerror}") from None
+    planning: list[WriteResult] = []  # the outline's requests: counted with the sections'
     index = SectionIndex(folder)
     index.check_inputs(job.inputs)  # before anything is sent: other inputs are refused, not paid for
     index.record_inputs(job.inputs)
@@ -83,6 +84,7 @@ def _write_longform(
             words=words,
             reuse=index.outline == outline_fp,
             on_progress=on_progress,
+            spent=planning,
         )
         index.mark_outline(outline_fp)
     progress.target_words = outline.total
@@ -144,6 +146,12 @@ def _write_longform(
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     result = _stitch(job, outline, jobs, results, progress, on_progress, session, folder)
+    result = replace(
+        result,
+        prompt_tokens=result.prompt_tokens + sum(r.prompt_tokens for r in planning),
+        completion_tokens=result.completion_tokens + sum(r.completion_tokens for r in planning),
+        tokens_estimated=result.tokens_estimated or any(r.tokens_estimated for r in planning),
+    )
     notes = []
     if changed:
         notes.append(

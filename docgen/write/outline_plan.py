@@ -9,7 +9,7 @@ from docgen.inputs.jobs import DocumentJob, JobSpec, LongformJob
 from docgen.inputs.outline_prompts import outline_request, planned_words
 from docgen.markdown.outline import Outline, parse_outline, rebalance, validate
 from docgen.server.session import Session
-from docgen.write.document import write_document
+from docgen.write.document import WriteResult, write_document
 from docgen.write.files import atomic_write, check_writable
 from docgen.write.progress import ProgressCallback, ignore_progress
 
@@ -24,6 +24,7 @@ def plan_outline(
     words: int,
     reuse: bool = False,
     on_progress: ProgressCallback = ignore_progress,
+    spent: list[WriteResult] | None = None,
 ) -> Outline:
     """Stream an outline into ``output``, parse and validate it; ask again when it is unusable.
 
@@ -43,7 +44,7 @@ def plan_outline(
                 word_limit=word_limit,
             )
             try:
-                write_document(
+                written = write_document(
                     session=session,
                     job=outline_job,
                     force=True,
@@ -51,9 +52,11 @@ def plan_outline(
                     existing="restart" if attempt else "auto",
                 )
             except ResumeError:  # a partial outline of other inputs
-                write_document(
+                written = write_document(
                     session=session, job=outline_job, force=True, on_progress=on_progress, existing="restart"
                 )
+            if spent is not None:  # its tokens are part of what the run cost
+                spent.append(written)
         try:
             outline = parse_outline(output.read_text(encoding="utf-8"), total=words)
             problems = validate(outline, total=None) or []
