@@ -258,3 +258,24 @@ def test_the_batch_totals_say_what_it_cost(tmp_path: Path, serve, docgen) -> Non
     assert prompt > 0 and completion > 0
     [total] = [line for line in err.splitlines() if line.startswith("2 jobs:")]
     assert f"{prompt:,} prompt + {completion:,} completion tokens; cost {(prompt + completion) / 1e6:.4f}" in total
+
+
+def test_shards_cover_the_manifest_exactly_once(tmp_path: Path, serve, docgen) -> None:
+    docs = {f"topic {i} ": make_document(60, seed=400 + i) for i in range(10)}
+    server = serve(Script(document="unused", documents=docs))
+    path = manifest(tmp_path, [{"topic": t, "output": f"doc{i}.md"} for i, t in enumerate(docs)],
+                    defaults='output_dir = "out"\nwords = 100000\noutline = "none"')
+    written: list[set[str]] = []
+    for i in (1, 2, 3):
+        before = {p.name for p in (tmp_path / "out").glob("*.md")} if (tmp_path / "out").exists() else set()
+        code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--shard", f"{i}/3")
+        assert code == 0, err
+        written.append({p.name for p in (tmp_path / "out").glob("*.md")} - before)
+    assert set().union(*written) == {f"doc{i}.md" for i in range(10)}
+    assert sum(len(w) for w in written) == 10  # disjoint
+    sent = len(server.recorder.chats)
+    assert docgen("batch", str(path), "--base-url", server.base_url, "--shard", "2/3")[0] == 0
+    assert len(server.recorder.chats) == sent  # a re-run of a shard is idempotent
+    for bad in ("0/3", "4/3", "x", "1/0"):
+        code, _, err = docgen("batch", str(path), "--base-url", server.base_url, "--shard", bad)
+        assert code == 2 and "--shard" in err

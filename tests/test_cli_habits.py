@@ -151,3 +151,23 @@ def test_what_a_run_cost_counts_every_request(tmp_path: Path, serve: Any, docgen
     code, _, err = docgen("write", "t", "-o", str(tmp_path / "e.md"), "--base-url", server.base_url,
                           "--words", "100000", "--outline", "none", "--price-in", "2", "--price-out", "8")
     assert code == 0 and "tokens: " in err and "cost 0.0" in err, err
+
+
+def test_router_headers_keep_a_document_together(tmp_path: Path, serve: Any, docgen: Any) -> None:
+    document = make_document(2000, seed=36)
+    server = serve(Script(document=document, cap_chars=3000))
+    args = ("--base-url", server.base_url, "--words", "100000", "--outline", "none", "--quiet",
+            "--header", "X-Team=docs", "--header", "X-Route-Key=secret-route-key-123")
+    assert docgen("write", "one", "-o", str(tmp_path / "a.md"), *args)[0] == 0
+    first = [c["headers"] for c in server.recorder.chats]
+    assert docgen("write", "two", "-o", str(tmp_path / "b.md"), *args)[0] == 0
+    second = [c["headers"] for c in server.recorder.chats[len(first):]]
+    assert len(first) > 1 and len({h["X-Session-Id"] for h in first}) == 1  # every continuation: one session
+    assert {h["X-Session-Id"] for h in second} != {h["X-Session-Id"] for h in first}
+    assert all(h["X-Team"] == "docs" and h["X-Route-Key"] == "secret-route-key-123" for h in first + second)
+    server.script.faults = [Fault("status", status=401, body='{"error": {"message": "bad secret-route-key-123"}}')]
+    server.recorder.requests.clear()
+    code, _, err = docgen("write", "three", "-o", str(tmp_path / "c.md"), *args, "--retries", "0")
+    assert code == 6 and "secret-route-key-123" not in err  # a header's value is never shown
+    code, _, err = docgen("write", "t", "--header", "novalue", "--dry-run")
+    assert code == 2 and "--header" in err

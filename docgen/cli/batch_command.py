@@ -13,7 +13,7 @@ from docgen.cli.context import app_state, project_config, session_from, stderr_i
 from docgen.cli.engine import server_for
 from docgen.cli.options import cost_options, robustness_options, server_options
 from docgen.errors import BatchError
-from docgen.inputs.manifest import batch_specs, load_manifest
+from docgen.inputs.manifest import batch_specs, load_manifest, parse_shard, shard
 
 
 @click.command()
@@ -36,6 +36,11 @@ from docgen.inputs.manifest import batch_specs, load_manifest
     help="Write a JSON result per job to this file.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and the summary table.")
+@click.option(
+    "--shard",
+    metavar="i/n",
+    help="Write only shard i of n (a CI matrix of n machines covers the manifest exactly once).",
+)
 @cost_options
 @click.pass_context
 def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
@@ -46,6 +51,8 @@ def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
     from docgen.write.progress import Cancelled
 
     loaded = load_manifest(manifest)
+    if opts["shard"]:
+        loaded = shard(loaded, *parse_shard(opts["shard"]))
     for key in ("base_url", "model"):  # flags and env beat the manifest, which beats the project config
         if key in loaded.defaults and ctx.get_parameter_source(key) in (
             ParameterSource.DEFAULT,

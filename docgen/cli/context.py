@@ -99,8 +99,20 @@ def session_from(opts: dict[str, Any], *, pool_size: int = 10) -> Iterator[Sessi
         connect_timeout=opts["connect_timeout"],
         pool_size=pool_size,
         engine=bool(opts.get("engine")),
+        headers=header_pairs(opts),
     ) as session:
         yield session
+
+
+def header_pairs(opts: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """--header KEY=VALUE, as (name, value) pairs."""
+    pairs = []
+    for item in opts.get("headers") or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.UsageError("--header expects KEY=VALUE, for example --header X-Team=docs")
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def stderr_is_live() -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from docgen.cli.context import project_config, template_search
+from docgen.cli.context import header_pairs, project_config, template_search
 from docgen.cli.engine import server_for
 from docgen.cli.options import cost_options, generation_options, robustness_options, server_options
 from docgen.errors import redact
@@ -35,6 +35,7 @@ def check(as_json: bool, **opts: Any) -> None:
             connect_timeout=served["connect_timeout"],
             idle_timeout=served["idle_timeout"],
             engine=bool(served.get("engine")),
+            headers=header_pairs(served),
         ) as client,
     ):
         report = probe_server(client=client, base_url=served["base_url"].rstrip("/"), model=served["model"])
@@ -73,6 +74,7 @@ def models(as_json: bool, **opts: Any) -> None:
             connect_timeout=server["connect_timeout"],
             idle_timeout=server["idle_timeout"],
             engine=bool(server.get("engine")),
+            headers=header_pairs(server),
         ) as client,
     ):
         served = list_models(client=client, base_url=server["base_url"].rstrip("/"))

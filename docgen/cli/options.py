@@ -74,6 +74,13 @@ server_options = _options(
         help="Seconds to wait for a connection.",
     ),
     click.option(
+        "--header",
+        "headers",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="An HTTP header sent with every request (repeatable), for a router or a proxy. Values are never shown.",
+    ),
+    click.option(
         "--local",
         is_flag=True,
         help="Use the embedded llama.cpp engine even when a server is configured (it is used when none is). "

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from docgen.cli.context import app_state, meter_for, prompt_from, session_from, sources_from, template_search
+from docgen.cli.context import (
+    app_state,
+    header_pairs,
+    meter_for,
+    prompt_from,
+    session_from,
+    sources_from,
+    template_search,
+)
 from docgen.cli.dry_run import dry_run_messages
 from docgen.cli.engine import LOCAL_URL, server_for, uses_local
 from docgen.cli.options import cost_options, generation_options, longform_options, robustness_options, server_options
@@ -45,6 +53,7 @@ def write(**opts: Any) -> None:
     """Write a document: stream the model's reply to a file, chunk by chunk."""
     app_state().json_errors = opts["as_json"]
     _topic_from_argument(opts)
+    header_pairs(opts)  # checked before anything else, --dry-run included
     if opts["restart"] and opts["resume"]:
         raise click.UsageError("--restart and --resume contradict each other")
     if opts["topic"] is not None and not opts["topic"].strip():

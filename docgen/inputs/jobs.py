@@ -58,6 +58,12 @@ class DocumentJob:
     asked_words: bool = False  # the target was asked for (--words, a budget), not a template's default
     given: Given | None = None  # the user's sources in the prompt, numbered
     sources_list: bool = False  # end the finished document with the sources it cites
+    document_id: str = ""  # the document this text is part of (a section's is its document's)
+
+    @property
+    def session_id(self) -> str:
+        """Stable per document and its inputs: sent as X-Session-Id so a router keeps it on one backend."""
+        return self.document_id or fingerprint({"output": str(self.output.resolve()), "inputs": self.fingerprint})
 
     @property
     def fingerprint(self) -> str:

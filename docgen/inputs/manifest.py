@@ -5,6 +5,8 @@ Every problem names the job and the field, and outputs cannot leave the output f
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -225,3 +227,20 @@ def batch_specs(
         kind = TemplateError if all(isinstance(p, TemplateError) for p in problems) else UsageError
         raise kind(f"{manifest.path}: " + "; ".join(p.message for p in problems))
     return specs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``i/n`` (1-based) from ``--shard``."""
+    index, sep, count = text.partition("/")
+    if sep and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count):
+        return int(index), int(count)
+    raise UsageError(f"--shard {text!r}: expected i/n with 1 <= i <= n", hint="for example --shard 2/4")
+
+
+def shard(manifest: Manifest, index: int, count: int) -> Manifest:
+    """The jobs of shard ``index`` of ``count``: by a hash of each output's path, so the shards are disjoint,
+    cover the manifest exactly once on any machine, and a job keeps its shard when others are added."""
+    def owner(job: BatchJob) -> int:
+        return int(hashlib.sha256(job.relative.encode()).hexdigest()[:8], 16) % count + 1
+
+    return dataclasses.replace(manifest, jobs=tuple(job for job in manifest.jobs if owner(job) == index))

@@ -112,6 +112,7 @@ def make_section_job(
         output=folder / f"{i + 1:02d}-{slugify(section.title, limit=40)}.md",
         messages=chat_messages(job.system, prompt),
         given=given,  # the whole document lists its sources, once, when the sections are stitched
+        document_id=fingerprint({"output": str(job.output.resolve()), "inputs": fingerprint(job.inputs)}),
         sampling=job.sampling,
         inputs={
             "run": fingerprint(job.inputs),

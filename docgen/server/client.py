@@ -11,7 +11,7 @@ import contextlib
 import email.utils
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,13 @@ RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
 def make_client(
-    *, api_key: str | None, connect_timeout: float, idle_timeout: float, pool_size: int = 10, engine: bool = False
+    *,
+    api_key: str | None,
+    connect_timeout: float,
+    idle_timeout: float,
+    pool_size: int = 10,
+    engine: bool = False,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> httpx.Client:
     """One pooled client for a whole run. The key lives only in its headers.
 
@@ -49,12 +55,19 @@ def make_client(
             "the API key holds characters that cannot be sent in an HTTP header",
             hint="check the value of --api-key or DOCGEN_API_KEY / OPENAI_API_KEY",
         )
-    headers = {"Accept": "text/event-stream, application/json"}
+    sent = {"Accept": "text/event-stream, application/json"}
+    for name, value in headers:  # --header: a router's or a proxy's; its value may be a secret
+        if not (name and name.isascii() and name.isprintable() and value.isascii() and value.isprintable()):
+            raise UsageError(f"--header {name!r}: not a header that HTTP can send", hint="use KEY=VALUE in ASCII")
+        if len(value) >= 8:
+            add_secret(value)
+        sent[name] = value
+    headers_ = sent
     if api_key:
         add_secret(api_key)  # masked in every message, whatever a server echoes back
-        headers["Authorization"] = f"Bearer {api_key}"
+        headers_["Authorization"] = f"Bearer {api_key}"
     return httpx.Client(
-        headers=headers,
+        headers=headers_,
         timeout=httpx.Timeout(idle_timeout, connect=connect_timeout),
         limits=httpx.Limits(
             max_connections=pool_size, max_keepalive_connections=pool_size, keepalive_expiry=2.0 if engine else 5.0
@@ -217,8 +230,12 @@ def stream_chat(
     idle_timeout: float,
     on_text: Callable[[str], None],
     on_tick: Callable[[ChatStreamDecoder], None],
+    session_id: str = "",
 ) -> ReplyOutcome:
     """POST one streamed chat completion; pass its text to ``on_text`` as it arrives.
+
+    ``session_id`` goes out as ``X-Session-Id``: a router (vLLM's, SGLang's, LiteLLM) can keep
+    one document's requests on one backend and reuse its prefix cache.
 
     ``on_text`` is called once per network read that completed content, before the
     next read. A reply that breaks off raises ``StreamError``; the text already
@@ -226,7 +243,8 @@ def stream_chat(
     """
     url = f"{base_url}/chat/completions"
     decoder = ChatStreamDecoder()
-    with transport_errors(url), client.stream("POST", url, json=body) as response:
+    headers = {"X-Session-Id": session_id} if session_id else None
+    with transport_errors(url), client.stream("POST", url, json=body, headers=headers) as response:
         if response.status_code != 200:
             raise error_for_status(response.status_code, _read_bounded(response), url, response.headers)
         kind = response.headers.get("content-type", "").split(";")[0].strip().lower()

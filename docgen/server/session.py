@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -104,6 +104,7 @@ def open_session(
     connect_timeout: float = 10.0,
     pool_size: int = 10,
     engine: bool = False,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Session]:
     """A pooled client and a Session over it; nothing is sent until the model is needed."""
     with make_client(
@@ -112,5 +113,6 @@ def open_session(
         idle_timeout=policy.idle_timeout,
         pool_size=pool_size,
         engine=engine,
+        headers=headers,
     ) as client:
         yield Session(client=client, base_url=base_url, model=model, policy=policy)

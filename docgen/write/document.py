@@ -143,6 +143,7 @@ def write_document(
                     target_words=job.target_words,
                     develop=job.asked_words,
                     word_limit=job.word_limit,
+                    session_id=job.session_id,
                     watcher=watch,
                     state=state,
                     progress=progress,

@@ -89,6 +89,7 @@ def run_chain(
     checkpoint: Callable[[], None],
     word_limit: int | None = None,
     develop: bool = True,
+    session_id: str = "",
 ) -> str:
     """Write replies onto ``doc`` until the text is done; return the last finish reason.
 
@@ -100,6 +101,7 @@ def run_chain(
     """
     budget = LengthBudget(target_words)
     chain = _Chain(session, doc, start, messages, sampling, budget, word_limit, watcher, state, develop)
+    chain.session_id = session_id
     return chain.run(progress, on_progress, checkpoint)
 
 
@@ -117,6 +119,7 @@ class _Chain:
     develop: bool
     penalties: dict[str, Any] = field(default_factory=dict)
     context_tail: int = 0
+    session_id: str = ""  # X-Session-Id: one document's requests, for a router's prefix cache
     usage_refused: RejectedError | None = None  # a 400 that dropping stream_options may cure
     reply_limit: int = 0  # max_tokens halved after a context overflow with no tail to shrink
     replies: int = 0  # this run's
@@ -347,6 +350,7 @@ class _Chain:
                 idle_timeout=self.session.policy.idle_timeout,
                 on_text=write,
                 on_tick=tick,
+                session_id=self.session_id,
             )
         except _Stop as stop:
             if stop.why == "loop":
