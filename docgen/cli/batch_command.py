@@ -9,7 +9,14 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from docgen.cli.context import app_state, project_config, session_from, stderr_is_live, template_search
+from docgen.cli.context import (
+    app_state,
+    project_config,
+    session_from,
+    settle_endpoints,
+    stderr_is_live,
+    template_search,
+)
 from docgen.cli.engine import server_for
 from docgen.cli.options import cost_options, robustness_options, server_options
 from docgen.errors import BatchError
@@ -30,6 +37,11 @@ from docgen.inputs.manifest import batch_specs, load_manifest, parse_shard, shar
 )
 @click.option("--force", is_flag=True, help="Regenerate finished documents whose inputs changed (stale).")
 @click.option("--fail-fast", is_flag=True, help="Stop the other jobs when one fails.")
+@click.option(
+    "--per-endpoint",
+    type=click.IntRange(min=1),
+    help="With several --base-url: most documents at once on one server (default: no cap; the least busy).",
+)
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -59,19 +71,20 @@ def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
             ParameterSource.DEFAULT_MAP,
         ):
             opts[key] = loaded.defaults[key]
+    settle_endpoints(opts)
     config = project_config()
     specs = batch_specs(loaded, defaults=config.variables, search=template_search(), config=config.values)
     meter = BatchMeter(sys.stderr, live=stderr_is_live(), total=len(loaded.jobs), enabled=not opts["quiet"])
     interrupted = False
     with (
         server_for(opts, slots=opts["jobs"], quiet=opts["quiet"]) as served,
-        session_from(served, pool_size=opts["jobs"] + 2) as session,
+        session_from(served, pool_size=opts["jobs"] + 2) as endpoints,
     ):
         try:
             results = run_batch(
                 manifest=loaded,
                 specs=specs,
-                session=session,
+                endpoints=endpoints,
                 jobs=opts["jobs"],
                 force=opts["force"],
                 fail_fast=opts["fail_fast"],

@@ -23,7 +23,7 @@ from docgen.inputs.sources import SourceFile
 
 if TYPE_CHECKING:  # these bring httpx, which --help, --version and --dry-run never need
     from docgen.cli.meter import Meter
-    from docgen.server.session import Session
+    from docgen.write.endpoints import Endpoints
 
 
 @dataclass
@@ -78,9 +78,10 @@ def sources_from(opts: dict[str, Any]) -> tuple[SourceFile, ...]:
 
 
 @contextlib.contextmanager
-def session_from(opts: dict[str, Any], *, pool_size: int = 10) -> Iterator[Session]:
-    """A session over one connection pool, from the server and robustness options."""
-    from docgen.server.session import Policy, open_session
+def session_from(opts: dict[str, Any], *, pool_size: int = 10) -> Iterator[Endpoints]:
+    """The endpoints (one session each) over one connection pool, from the server and robustness options."""
+    from docgen.server.session import Policy, open_sessions
+    from docgen.write.endpoints import Endpoints
 
     policy = Policy(
         idle_timeout=opts["idle_timeout"],
@@ -91,8 +92,8 @@ def session_from(opts: dict[str, Any], *, pool_size: int = 10) -> Iterator[Sessi
         context_tail=opts["context_tail"],
         context_window=opts["context_window"],
     )
-    with open_session(
-        base_url=opts["base_url"].rstrip("/"),
+    with open_sessions(
+        base_urls=opts.get("base_urls") or [opts["base_url"].rstrip("/")],
         model=opts["model"],
         api_key=None if opts.get("engine") else opts["api_key"] or project_config().api_key,
         policy=policy,
@@ -100,8 +101,17 @@ def session_from(opts: dict[str, Any], *, pool_size: int = 10) -> Iterator[Sessi
         pool_size=pool_size,
         engine=bool(opts.get("engine")),
         headers=header_pairs(opts),
-    ) as session:
-        yield session
+    ) as sessions:
+        yield Endpoints(sessions, per_endpoint=opts.get("per_endpoint") or 0)
+
+
+def settle_endpoints(opts: dict[str, Any]) -> None:
+    """--base-url may be given several times, or as a comma-separated list (flag, environment, config,
+    manifest): ``base_urls`` gets them all, ``base_url`` the first (None: no server configured)."""
+    given = opts.get("base_url")
+    items = [given] if isinstance(given, str) else list(given or ())
+    urls = [u.strip().rstrip("/") for item in items for u in str(item).split(",") if u.strip()]
+    opts["base_urls"], opts["base_url"] = urls, (urls[0] if urls else None)
 
 
 def header_pairs(opts: dict[str, Any]) -> tuple[tuple[str, str], ...]:

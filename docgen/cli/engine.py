@@ -64,6 +64,7 @@ def server_for(opts: dict[str, Any], *, slots: int = 1, quiet: bool = False) -> 
         yield {
             **opts,
             "base_url": info.base_url,
+            "base_urls": [info.base_url],
             "model": None,  # the engine serves one model: the session asks /models for its name
             "api_key": None,
             "engine": True,  # no key for it: the project's key is for the configured server

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from docgen.cli.context import header_pairs, project_config, template_search
+from docgen.cli.context import header_pairs, project_config, settle_endpoints, template_search
 from docgen.cli.engine import server_for
 from docgen.cli.options import cost_options, generation_options, robustness_options, server_options
 from docgen.errors import redact
@@ -27,6 +27,8 @@ def check(as_json: bool, **opts: Any) -> None:
     from docgen.server.client import make_client
     from docgen.server.probe import probe_server
     from docgen.server.probe_cache import save_mode
+
+    settle_endpoints(opts)
 
     with (
         server_for(opts) as served,
@@ -66,6 +68,8 @@ def check(as_json: bool, **opts: Any) -> None:
 def models(as_json: bool, **opts: Any) -> None:
     """List the models the server serves (GET /models), with their context length when it says."""
     from docgen.server.client import list_models, make_client
+
+    settle_endpoints(opts)
 
     with (
         server_for(opts, quiet=as_json) as server,
@@ -116,7 +120,9 @@ def config_command(ctx: click.Context, /, as_json: bool, **opts: Any) -> None:
         if param.name in (None, "as_json", "variables", "topic_argument"):
             continue
         value = opts[param.name]
-        if isinstance(value, tuple):
+        if param.name == "base_url":
+            value = ", ".join(redact(v) for v in value) if value else "(none: the embedded engine)"
+        elif isinstance(value, tuple):
             value = " ".join(value) or None
         source = ctx.get_parameter_source(param.name)
         if source == ParameterSource.COMMANDLINE:
@@ -130,8 +136,6 @@ def config_command(ctx: click.Context, /, as_json: bool, **opts: Any) -> None:
             where = "default"
         if param.name == "words" and value is None:
             value, where = _template_words(str(opts["template"]))
-        if param.name == "base_url":
-            value = redact(value) if isinstance(value, str) else "(none: the embedded engine)"
         if param.name == "api_key":
             if value is None and config.api_key_env:
                 value, where = config.api_key, f"config {config.source} (env {config.api_key_env})"

@@ -41,8 +41,10 @@ server_options = _options(
     click.option(
         "--base-url",
         envvar=["DOCGEN_BASE_URL", "OPENAI_BASE_URL"],
-        help="The server's OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 (vLLM). Default: none, and "
-        "the embedded engine. Env: DOCGEN_BASE_URL, OPENAI_BASE_URL.",
+        multiple=True,
+        help="The server's OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 (vLLM); repeat it, or "
+        "separate with commas, for several servers of one model. Default: none, and the embedded engine. "
+        "Env: DOCGEN_BASE_URL, OPENAI_BASE_URL.",
     ),
     click.option(
         "--model",

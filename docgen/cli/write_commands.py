@@ -19,6 +19,7 @@ from docgen.cli.context import (
     meter_for,
     prompt_from,
     session_from,
+    settle_endpoints,
     sources_from,
     template_search,
 )
@@ -53,6 +54,7 @@ def write(**opts: Any) -> None:
     """Write a document: stream the model's reply to a file, chunk by chunk."""
     app_state().json_errors = opts["as_json"]
     _topic_from_argument(opts)
+    settle_endpoints(opts)
     header_pairs(opts)  # checked before anything else, --dry-run included
     if opts["restart"] and opts["resume"]:
         raise click.UsageError("--restart and --resume contradict each other")
@@ -96,7 +98,7 @@ def write(**opts: Any) -> None:
         messages, budget = dry_run_messages(spec, model=opts["model"], window=opts["context_window"])
         click.echo(show(**request, sampling=sampling, messages=messages, budget=budget))
         return
-    from docgen.write.job import write_job  # httpx comes with it: not for --dry-run
+    from docgen.write.endpoints import write_anywhere  # httpx comes with it: not for --dry-run
 
     existing = "restart" if opts["restart"] else "resume" if opts["resume"] else "auto"
     app_state().partial = f"{output}.sections" if spec.by_outline else f"{output}.part"
@@ -109,10 +111,10 @@ def write(**opts: Any) -> None:
             mirror = Mirror(sys.stdout.buffer)
             app_state().partial, app_state().kept_note = None, "the text so far went to stdout"
         served = stack.enter_context(server_for(opts, slots=opts["parallel"], quiet=opts["quiet"]))
-        session = stack.enter_context(session_from(served))
+        endpoints = stack.enter_context(session_from(served))
         meter = stack.enter_context(meter_for(opts["quiet"] or opts["as_json"]))
-        result = write_job(
-            session=session,
+        result = write_anywhere(
+            endpoints,
             spec=spec,
             existing=existing,
             force=opts["force"],
@@ -144,6 +146,7 @@ def outline(**opts: Any) -> None:
     from docgen.write.outline_plan import write_outline_file
 
     _topic_from_argument(opts)
+    settle_endpoints(opts)
     output = output_path(opts["output"] or slugify(opts["topic"] or "document") + ".outline.md", None)
     spec = job_spec(
         prompt=prompt_from(opts),
@@ -159,10 +162,10 @@ def outline(**opts: Any) -> None:
     app_state().partial = f"{output}.part"
     with (
         server_for(opts, quiet=opts["quiet"]) as served,
-        session_from(served) as session,
+        session_from(served) as endpoints,
         meter_for(opts["quiet"]) as meter,
     ):
-        planned = write_outline_file(session=session, spec=spec, force=opts["force"], on_progress=meter)
+        planned = write_outline_file(session=endpoints.first, spec=spec, force=opts["force"], on_progress=meter)
     if not opts["quiet"]:
         click.echo(
             f"wrote {output}: {len(planned.sections)} sections, {planned.total:,} words planned; edit it, then "

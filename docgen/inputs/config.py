@@ -85,6 +85,13 @@ def _parse(table: dict[str, Any], path: Path, prefix: str = "") -> ProjectConfig
     for key, raw in table.items():
         if key in ("vars", "templates", "api_key"):
             continue
+        if key == "base_url":  # one URL, or a list of servers of one model
+            urls = [raw] if isinstance(raw, str) else raw
+            if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+                problems.append(f"{prefix}base_url must be a URL or a list of URLs")
+            else:
+                values["base_url"] = tuple(urls)
+            continue
         if key == "sources":  # paths relative to the config file, like templates
             if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
                 problems.append(f"{prefix}sources must be a list of paths")

@@ -73,6 +73,8 @@ def _check_type(where: str, key: str, value: Any) -> str | None:
         "vars": dict,
         "sources": list,
     }
+    if key == "base_url" and isinstance(value, list) and value and all(isinstance(u, str) for u in value):
+        return None  # several servers of one model
     kind = expect.get(key, str)
     if key == "sources" and isinstance(value, list) and not all(isinstance(x, str) and x != "-" for x in value):
         return f"{where}: field 'sources' must be a list of paths (stdin is not a batch source)"

@@ -107,12 +107,38 @@ def open_session(
     headers: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Session]:
     """A pooled client and a Session over it; nothing is sent until the model is needed."""
+    with open_sessions(
+        base_urls=[base_url],
+        model=model,
+        api_key=api_key,
+        policy=policy,
+        connect_timeout=connect_timeout,
+        pool_size=pool_size,
+        engine=engine,
+        headers=headers,
+    ) as sessions:
+        yield sessions[0]
+
+
+@contextlib.contextmanager
+def open_sessions(
+    *,
+    base_urls: Sequence[str],
+    model: str | None,
+    api_key: str | None,
+    policy: Policy,
+    connect_timeout: float = 10.0,
+    pool_size: int = 10,
+    engine: bool = False,
+    headers: Sequence[tuple[str, str]] = (),
+) -> Iterator[list[Session]]:
+    """One session per endpoint, over one pooled client (its pool is per host)."""
     with make_client(
         api_key=api_key,
         connect_timeout=connect_timeout,
         idle_timeout=policy.idle_timeout,
-        pool_size=pool_size,
+        pool_size=pool_size * len(base_urls),
         engine=engine,
         headers=headers,
     ) as client:
-        yield Session(client=client, base_url=base_url, model=model, policy=policy)
+        yield [Session(client=client, base_url=url, model=model, policy=policy) for url in base_urls]

@@ -20,9 +20,9 @@ from typing import Protocol
 from docgen.errors import EXIT_INTERNAL, DocgenError, OutputError, OutputExistsError
 from docgen.inputs.manifest import BatchSpec, Manifest
 from docgen.markdown.wordcount import count_words
-from docgen.server.session import Session
+from docgen.write.endpoints import Endpoints, write_anywhere
 from docgen.write.files import atomic_write, sidecar
-from docgen.write.job import resolve, write_job
+from docgen.write.job import resolve
 from docgen.write.output_state import OutputState
 from docgen.write.progress import Cancelled, Progress, ProgressCallback
 
@@ -66,17 +66,13 @@ def run_batch(
     *,
     manifest: Manifest,
     specs: Sequence[BatchSpec],
-    session: Session,
+    endpoints: Endpoints,
     jobs: int = 2,
     force: bool = False,
     fail_fast: bool = False,
     observer: BatchObserver,
 ) -> list[JobResult]:
     """Write every job of ``manifest``; return one result per job, in manifest order."""
-    sessions: dict[str | None, Session] = {None: session}
-    for item in specs:
-        if item.model not in sessions:
-            sessions[item.model] = session.for_model(item.model) if item.model else session
     state = OutputState(manifest.output_dir)
     recorded = state.read()
     cancel = threading.Event()
@@ -85,14 +81,14 @@ def run_batch(
 
     def one(index: int) -> None:
         item, result = specs[index], results[index]
-        job, job_session = item.job, sessions[item.model]
+        job = item.job
         if cancel.is_set():
             result.status, result.error = "cancelled", why[0]
             observer.job_ended(result.name, status=result.status)
             return
         started = time.monotonic()
         try:
-            resolved = resolve(item.spec, job_session)
+            resolved = resolve(item.spec, endpoints.answering(item.model))
             fp = item.spec.output_fingerprint(resolved)
             if job.output.exists() and (recorded.get(job.relative) == fp or not force):
                 result.status = "skipped" if recorded.get(job.relative) == fp else "stale"
@@ -109,7 +105,9 @@ def run_batch(
                     raise Cancelled
                 draw(p)
 
-            written = write_job(session=job_session, spec=item.spec, force=force, on_progress=progress, track=False)
+            written = write_anywhere(
+                endpoints, spec=item.spec, model=item.model, force=force, on_progress=progress, track=False
+            )
             state.record(job.relative, fp)
             result.status, result.words, result.tokens = "done", written.words, written.tokens
             result.continuations, result.retries = written.continuations, written.retries
