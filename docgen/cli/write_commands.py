@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 @click.command()
 @generation_options
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="The .md, .txt or .html file (default: from the topic)."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="The .md, .txt, .html or .docx file (default: from the topic); - for stdout.",
 )
 @longform_options
 @server_options
@@ -61,7 +64,7 @@ def write(**opts: Any) -> None:
     if opts["topic"] is not None and not opts["topic"].strip():
         raise click.UsageError("--topic is empty: say what the document is about")
     if opts["output"] == "":
-        raise click.UsageError("-o is empty: give a file name ending in .md, .txt or .html")
+        raise click.UsageError("-o is empty: give a file name ending in .md, .txt, .html or .docx")
     to_stdout = opts["output"] == "-"
     if to_stdout:
         if opts["as_json"]:

@@ -134,8 +134,8 @@ def load_manifest(path: Path) -> Manifest:
         if target in seen:
             problems.append(f"{where}: field 'output' {relative!r} is also the output of {seen[target]}")
             continue
-        if target.suffix.lower() not in (".md", ".txt", ".html"):
-            problems.append(f"{where}: field 'output' must end in .md, .txt or .html")
+        if target.suffix.lower() not in (".md", ".txt", ".html", ".docx"):
+            problems.append(f"{where}: field 'output' must end in .md, .txt, .html or .docx")
         seen[target] = where
         name = str(raw.get("name") or relative)
         if name in names:

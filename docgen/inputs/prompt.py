@@ -16,7 +16,7 @@ from docgen.inputs.templates import Template, load_template, render, resolve_val
 if TYPE_CHECKING:
     pass
 
-OUTPUT_SUFFIXES = (".md", ".txt", ".html")
+OUTPUT_SUFFIXES = (".md", ".txt", ".html", ".docx")
 
 
 def slugify(text: str, *, limit: int = 60) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class OutputFormat:
-    kind: str = "md"  # md, txt or html
+    kind: str = "md"  # md, txt, html or docx
     toc: bool = False
     fix: bool = False
 
@@ -28,7 +28,7 @@ class OutputFormat:
         return self.kind != "md" or self.toc or self.fix
 
 
-def finish_markdown(md: str, *, fmt: OutputFormat, title: str = "") -> tuple[str | None, dict[str, Any]]:
+def finish_markdown(md: str, *, fmt: OutputFormat, title: str = "") -> tuple[str | bytes | None, dict[str, Any]]:
     """``(output text or None when the raw Markdown is the output, report)``.
 
     The report has the well-formedness ``warnings``, what ``fixed`` repaired, and the
@@ -41,7 +41,7 @@ def finish_markdown(md: str, *, fmt: OutputFormat, title: str = "") -> tuple[str
     if fmt.fix:
         md, fixed = mo.fix(md)
     changed = bool(fixed)
-    if fmt.toc:
+    if fmt.toc and fmt.kind != "docx":  # Word builds its own table of contents from a field
         md = mo.add_toc(md)
         changed = True
     stats = mo.heading_stats(md)
@@ -49,6 +49,10 @@ def finish_markdown(md: str, *, fmt: OutputFormat, title: str = "") -> tuple[str
     report: dict[str, Any] = {"warnings": warnings, "fixed": fixed, "headings": headings}
     if fmt.kind == "txt":
         return mo.to_text(md), report
+    if fmt.kind == "docx":
+        from docgen.markdown.docx_output import markdown_to_docx
+
+        return markdown_to_docx(md, title=title, toc=fmt.toc), report
     if fmt.kind == "html":
         first = next((str(h["title"]) for h in headings if h["level"] == 1), None)
         return mo.to_html(md, title=first or title or "Document"), report

@@ -46,7 +46,7 @@ def check_writable(output: Path) -> None:
             hint=f"use at most {name_max - SIDE_FILE_ROOM} bytes, leaving room for docgen's side files",
         )
     if output.is_dir():
-        raise OutputError(f"{output} is a folder", hint="give a file name ending in .md, .txt or .html")
+        raise OutputError(f"{output} is a folder", hint="give a file name ending in .md, .txt, .html or .docx")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write to folder {folder}: permission denied", hint="choose another -o path")
 

@@ -269,7 +269,7 @@ class PartialDocument:
                 continue
         raise OutputError(f"too many backups of {self.part}", hint="remove the old .part.bak files")
 
-    def finish(self, rendered: str | None = None) -> None:
+    def finish(self, rendered: str | bytes | None = None) -> None:
         """Move the finished text onto the output, atomically and durably.
 
         With ``rendered`` (the text converted to the output's format), the output holds
