@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from docgen.server.context_window import estimate_tokens
+from docgen.server.continuation import OverlapTrimmer
+from docgen.write.loops import LoopDetector
 from docgen.write.partial import PartialDocument
 
 
@@ -46,3 +49,33 @@ class Watcher(Protocol):
     def add(self, text: str) -> None: ...
 
     def reset(self, doc: PartialDocument) -> None: ...
+
+
+class Stop(Exception):
+    """Raised from inside a stream to end the reply: ``why`` is ``target`` or ``loop``."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+@dataclass
+class Reply:
+    """One request: what it asks for and how its stream is watched."""
+
+    kind: str  # write (first or continuing), develop, close
+    body: dict[str, Any]
+    trimmer: OverlapTrimmer | None
+    stop_words: int | None  # stop the stream at a sentence end past this many words
+    hard_words: int | None  # stop it here whatever
+    loops: LoopDetector
+    size_before: int
+    words_before: int
+    events: int = 0  # content events received: about one token each
+    text: list[str] = field(default_factory=list)
+    crossed: str = ""  # text written since ``stop_words`` was passed
+
+
+def prompt_estimate(body: dict[str, Any]) -> int:
+    """An estimate of a request's prompt tokens, for one the server gave no usage for."""
+    return sum(estimate_tokens(str(m.get("content", ""))) + 8 for m in body.get("messages", ()))

@@ -34,7 +34,7 @@ from docgen.server.continuation import (
 )
 from docgen.server.request import chat_body
 from docgen.server.session import Session
-from docgen.write.chain_state import ChainState, Watcher
+from docgen.write.chain_state import ChainState, Reply, Stop, Watcher, prompt_estimate
 from docgen.write.length import SHORT, LengthBudget, closing_words, sentence_end_at
 from docgen.write.loops import LoopDetector
 from docgen.write.partial import PartialDocument
@@ -47,31 +47,6 @@ MAX_LOOPS = 4  # loops dropped, each with stronger penalties, before the chain g
 MAX_DEVELOP = 4  # times a model that stopped short is asked to go on
 LOOP_CONTEXT = 2000  # characters of the text before a reply that its loop check sees
 MIN_ROOM = 256  # tokens a reply must have in the context window before the tail is shrunk
-
-
-class _Stop(Exception):
-    """Raised from inside a stream to end the reply: ``why`` is ``target`` or ``loop``."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.why = why
-
-
-@dataclass
-class _Reply:
-    """One request: what it asks for and how its stream is watched."""
-
-    kind: str  # write (first or continuing), develop, close
-    body: dict[str, Any]
-    trimmer: OverlapTrimmer | None
-    stop_words: int | None  # stop the stream at a sentence end past this many words
-    hard_words: int | None  # stop it here whatever
-    loops: LoopDetector
-    size_before: int
-    words_before: int
-    events: int = 0  # content events received: about one token each
-    text: list[str] = field(default_factory=list)
-    crossed: str = ""  # text written since ``stop_words`` was passed
 
 
 def run_chain(
@@ -146,7 +121,7 @@ class _Chain:
                     outcome = self._stream(reply, progress, on_progress)
                 except BaseException:
                     if reply.events:  # a stream that broke off was generated, and is billed; a refusal is not
-                        self.state.bill(None, prompt_estimate=_prompt_tokens(reply), events=reply.events)
+                        self.state.bill(None, prompt_estimate=prompt_estimate(reply.body), events=reply.events)
                     raise
             except RejectedError as exc:
                 if self._cured(exc, reply):
@@ -165,7 +140,7 @@ class _Chain:
                 self.state.retries += 1
                 wait_to_retry(exc, attempts, policy=policy, progress=progress, on_progress=on_progress)
                 continue
-            self.state.bill(outcome.usage, prompt_estimate=_prompt_tokens(reply), events=reply.events)
+            self.state.bill(outcome.usage, prompt_estimate=prompt_estimate(reply.body), events=reply.events)
             attempts = 0
             if self.usage_refused is not None:
                 self.session.include_usage = False  # the server refuses stream_options: never send it again
@@ -186,7 +161,7 @@ class _Chain:
             if kind is None:
                 return outcome.finish_reason
 
-    def _next(self, reply: _Reply, finish: str) -> str | None:
+    def _next(self, reply: Reply, finish: str) -> str | None:
         """What to ask for after a reply that ended with ``finish``; None when the text is done."""
         policy, target, words = self.session.policy, self.budget.target, self.watcher.words
         written = self.doc.size - reply.size_before
@@ -269,7 +244,7 @@ class _Chain:
             trimmer = OverlapTrimmer(tail, whole_only=mode == "prefill", whole_text=whole)
         return msgs, extra, trimmer
 
-    def _request(self, kind: str) -> _Reply:
+    def _request(self, kind: str) -> Reply:
         doc, budget, words = self.doc, self.budget, self.watcher.words
         cap = budget.reply_cap(words, closing=kind == "close")
         if self.word_limit is not None:
@@ -305,9 +280,9 @@ class _Chain:
             hard_words = (stop_words or 0) + closing_words(budget.target) // 2 + 10
         before = doc.read_tail(LOOP_CONTEXT, start=self.start) if doc.size > self.start else ""
         loops = LoopDetector(text_before=before)
-        return _Reply(kind, body, trimmer, stop_words, hard_words, loops, doc.size, words)
+        return Reply(kind, body, trimmer, stop_words, hard_words, loops, doc.size, words)
 
-    def _stream(self, reply: _Reply, progress: Progress, on_progress: ProgressCallback) -> ReplyOutcome:
+    def _stream(self, reply: Reply, progress: Progress, on_progress: ProgressCallback) -> ReplyOutcome:
         tokens_before = progress.tokens
 
         def write(text: str) -> None:
@@ -318,12 +293,12 @@ class _Chain:
             self._append(reply, text)
             reply.loops.feed(text)
             if reply.loops.loop_start is not None:
-                raise _Stop("loop")
+                raise Stop("loop")
             words = self.watcher.words
             if reply.stop_words is not None and words >= reply.stop_words:
                 reply.crossed += text
                 if sentence_end_at(reply.crossed) is not None or words >= (reply.hard_words or words):
-                    raise _Stop("target")
+                    raise Stop("target")
 
         def tick(decoder: ChatStreamDecoder) -> None:
             reply.events = decoder.content_events
@@ -352,7 +327,7 @@ class _Chain:
                 on_tick=tick,
                 session_id=self.session_id,
             )
-        except _Stop as stop:
+        except Stop as stop:
             if stop.why == "loop":
                 self._drop_loop(reply)
             elif reply.trimmer is not None:
@@ -364,13 +339,13 @@ class _Chain:
             raise StreamError(f"the server stopped the reply with finish_reason {outcome.finish_reason!r}")
         return outcome
 
-    def _append(self, reply: _Reply, text: str) -> None:
+    def _append(self, reply: Reply, text: str) -> None:
         if text:
             self.doc.append(text)
             self.watcher.add(text)
             reply.text.append(text)
 
-    def _drop_loop(self, reply: _Reply) -> None:
+    def _drop_loop(self, reply: Reply) -> None:
         """Cut the file back to where the reply's loop began, and recount what is left."""
         kept = "".join(reply.text)[: reply.loops.loop_start or 0]
         self.doc.truncate(reply.size_before + len(kept.encode("utf-8", "surrogatepass")))
@@ -378,7 +353,7 @@ class _Chain:
         self.watcher.reset(self.doc)
 
     # -- refusals that a changed request cures -------------------------------------------
-    def _cured(self, exc: RejectedError, reply: _Reply) -> bool:
+    def _cured(self, exc: RejectedError, reply: Reply) -> bool:
         """Can the request be changed so the server accepts it? Then it is, and True."""
         if exc.status == 400 and "stream_options" in reply.body and not is_context_error(exc.message):
             self.usage_refused = exc  # some servers refuse stream_options: try once without
@@ -403,8 +378,3 @@ class _Chain:
             self.reply_limit = asked // 2
             return True
         return learned  # the next request is sized to the window it named
-
-
-def _prompt_tokens(reply: _Reply) -> int:
-    """An estimate of a request's prompt tokens, for one the server gave no usage for."""
-    return sum(estimate_tokens(str(m.get("content", ""))) + 8 for m in reply.body.get("messages", ()))
