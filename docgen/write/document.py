@@ -305,6 +305,6 @@ def _warnings(finish: str, state: ChainState, job: DocumentJob, words: int) -> l
     said = any("stopped at" in note or "ends at" in note for note in out)
     if target is not None and job.asked_words and words < SHORT * target and not said:
         out.append(f"short of the target: {words:,} words of {target:,} asked for")
-    if finish not in ("stop", "length", "target"):
+    if finish not in ("stop", "length", "target", "loop"):  # a loop is said by its own note
         out.append(f"the model stopped with finish_reason {finish!r}; the text may be incomplete")
     return out
