@@ -8,7 +8,7 @@ from docgen import __version__
 from docgen.cli.batch_command import batch
 from docgen.cli.context import AppState
 from docgen.cli.info_commands import check, config_command, models, templates
-from docgen.cli.write_commands import outline, write
+from docgen.cli.write_commands import outline, preview, write
 from docgen.inputs.config import find_config
 
 
@@ -32,5 +32,5 @@ def cli(ctx: click.Context) -> None:
     }
 
 
-for command in (write, outline, batch, check, models, config_command, templates):
+for command in (write, outline, batch, check, models, config_command, templates, preview):
     cli.add_command(command)

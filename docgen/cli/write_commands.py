@@ -8,6 +8,8 @@ import json
 import shutil
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +34,9 @@ from docgen.markdown.finish import OutputFormat
 from docgen.write.mirror import Mirror  # no httpx in it: fine for --dry-run
 
 if TYPE_CHECKING:
+    from docgen.cli.preview import LiveFeed, PreviewServer, PreviewState
     from docgen.write.document import WriteResult
+    from docgen.write.progress import Progress
 
 
 @click.command()
@@ -52,6 +56,10 @@ if TYPE_CHECKING:
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("--dry-run", is_flag=True, help="Print the prompt and the request body, then exit. No network.")
+@click.option("--preview", is_flag=True, help="Serve a live page of the document on 127.0.0.1 as it is written.")
+@click.option(
+    "--preview-port", type=click.IntRange(min=0, max=65535), default=0, help="Its port (default: a free one)."
+)
 @cost_options
 def write(**opts: Any) -> None:
     """Write a document: stream the model's reply to a file, chunk by chunk."""
@@ -116,15 +124,22 @@ def write(**opts: Any) -> None:
         served = stack.enter_context(server_for(opts, slots=opts["parallel"], quiet=opts["quiet"]))
         endpoints = stack.enter_context(session_from(served))
         meter = stack.enter_context(meter_for(opts["quiet"] or opts["as_json"]))
+        on_progress: Callable[[Progress], None] = meter
+        preview_server = None
+        if opts["preview"] and not to_stdout:
+            feed, preview_server, on_progress = live_preview(stack, spec.output, meter, port=opts["preview_port"])
         result = write_anywhere(
             endpoints,
             spec=spec,
             existing=existing,
             force=opts["force"],
-            on_progress=meter,
+            on_progress=on_progress,
             track=not to_stdout,
             mirror=mirror,
         )
+        if preview_server is not None:
+            feed.finish()
+            preview_server.drain()  # open pages hear that the document is finished before the server goes
     if to_stdout:
         result = dataclasses.replace(result, path="stdout")
     _report(
@@ -175,6 +190,39 @@ def outline(**opts: Any) -> None:
             f"run: docgen write --outline {output} ...",
             err=True,
         )
+
+
+def live_preview(
+    stack: contextlib.ExitStack, output: Path, meter: Callable[[Progress], None], *, port: int
+) -> tuple[LiveFeed, PreviewServer, Callable[[Progress], None]]:
+    """--preview: a page on 127.0.0.1 that shows the document as it is written; its URL goes to stderr."""
+    from docgen.cli.preview import LiveFeed, PreviewServer
+
+    feed = LiveFeed(output)
+    server = stack.enter_context(PreviewServer(feed, port=port))  # serving from here on
+    click.echo(f"preview: {server.url}", err=True)
+
+    def both(p: Progress) -> None:
+        feed.on_progress(p)
+        meter(p)
+
+    return feed, server, both
+
+
+@click.command()
+@click.argument("document", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, help="Its port (default: a free one).")
+def preview(document: Path, port: int) -> None:
+    """Serve a live page of DOCUMENT: one another docgen is writing (its .part), or a finished one."""
+    from docgen.cli.preview import PreviewServer, state_from_files
+
+    def state() -> PreviewState:
+        return state_from_files(document)
+
+    with PreviewServer(state, port=port) as server:
+        click.echo(f"preview: {server.url} (Ctrl-C to stop)", err=True)
+        while True:
+            time.sleep(3600)
 
 
 def _topic_from_argument(opts: dict[str, Any]) -> None:
