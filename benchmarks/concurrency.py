@@ -81,25 +81,7 @@ TOPICS = ("How bees make honey", "Why cities plant trees", "The history of the p
           "How bicycles stay upright")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# A launcher that imports nothing: fork, exec, wait4, one line of figures to the pipe.
-_LAUNCHER = r"""
-import os, sys, time
-fd, argv = int(sys.argv[1]), sys.argv[2:]
-start = time.monotonic()
-pid = os.fork()
-if pid == 0:
-    os.close(fd)
-    try:
-        os.execvp(argv[0], argv)
-    except OSError as exc:
-        os.write(2, ("cannot run %s: %s\n" % (argv[0], exc)).encode())
-    os._exit(127)
-_, status, ru = os.wait4(pid, 0)
-end = time.monotonic()
-figures = (os.waitstatus_to_exitcode(status), ru.ru_utime, ru.ru_stime, end - start, ru.ru_maxrss,
-           ru.ru_nvcsw, ru.ru_nivcsw)
-os.write(fd, (" ".join(map(repr, figures)) + "\n").encode())
-"""
+SPAWN = str(Path(__file__).resolve().with_name("spawn.py"))  # fork, exec, wait4: what the command alone cost
 
 
 @dataclass(frozen=True)
@@ -122,7 +104,7 @@ def launch(argv: Sequence[str], *, env: dict[str, str], cwd: Path) -> tuple[Usag
     read, write = os.pipe()
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen((PY, "-S", "-I", "-c", _LAUNCHER, str(write), *argv), pass_fds=(write,),
+            proc = subprocess.Popen((PY, "-S", "-I", SPAWN, str(write), *argv), pass_fds=(write,),
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
                                     cwd=str(cwd))
         finally:
@@ -132,9 +114,9 @@ def launch(argv: Sequence[str], *, env: dict[str, str], cwd: Path) -> tuple[Usag
             fields = pipe.read().decode().split()
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
-    if len(fields) != 7:
+    if len(fields) != 10:
         raise RuntimeError(f"the launcher failed ({proc.returncode}): {stderr[-2000:]}")
-    code, user, system, wall, rss, vol, invol = fields
+    code, _, wall, rss, _, _, user, system, vol, invol = fields
     return Usage(int(code), float(user), float(system), float(wall), int(rss) / 1024, int(vol), int(invol)), stderr
 
 

@@ -83,10 +83,10 @@ class _Child:
         err = self._stderr.read().decode("utf-8", "replace")
         self._stderr.close()
         fields = report.split()
-        if len(fields) != 6 or fields[0] != "0":
+        if len(fields) != 10 or fields[0] != "0":
             code = fields[0] if fields else f"launcher {self.proc.returncode}"
             raise BenchError(f"{' '.join(self.command.argv)} exited {code}:\n{err[-2000:]}")
-        cpu, wall, rss_kib, start, end = map(float, fields[1:])
+        cpu, wall, rss_kib, start, end = map(float, fields[1:6])
         return Sample(cpu=cpu, wall=wall, rss_mib=rss_kib / 1024), start, end
 
 

@@ -35,7 +35,10 @@ def main() -> None:
     _, status, usage = os.wait4(pid, 0)
     end = time.monotonic()
     cpu = usage.ru_utime + usage.ru_stime
-    line = f"{os.waitstatus_to_exitcode(status)} {cpu!r} {end - start!r} {usage.ru_maxrss} {start!r} {end!r}\n"
+    line = (
+        f"{os.waitstatus_to_exitcode(status)} {cpu!r} {end - start!r} {usage.ru_maxrss} {start!r} {end!r} "
+        f"{usage.ru_utime!r} {usage.ru_stime!r} {usage.ru_nvcsw} {usage.ru_nivcsw}\n"  # user, system, switches
+    )
     os.write(fd, line.encode())
 
 
