@@ -95,32 +95,6 @@ class Session:
 
 
 @contextlib.contextmanager
-def open_session(
-    *,
-    base_url: str,
-    model: str | None,
-    api_key: str | None,
-    policy: Policy,
-    connect_timeout: float = 10.0,
-    pool_size: int = 10,
-    engine: bool = False,
-    headers: Sequence[tuple[str, str]] = (),
-) -> Iterator[Session]:
-    """A pooled client and a Session over it; nothing is sent until the model is needed."""
-    with open_sessions(
-        base_urls=[base_url],
-        model=model,
-        api_key=api_key,
-        policy=policy,
-        connect_timeout=connect_timeout,
-        pool_size=pool_size,
-        engine=engine,
-        headers=headers,
-    ) as sessions:
-        yield sessions[0]
-
-
-@contextlib.contextmanager
 def open_sessions(
     *,
     base_urls: Sequence[str],
