@@ -77,8 +77,9 @@ class Script:
     prefill: str | bool | None = True  # True: the flavour's own; else override
     stream_options_ok: bool = True
     content_type: str = "text/event-stream; charset=utf-8"
-    # a prompt substring -> the document it gets; a list gives successive fresh requests the next one
-    documents: dict[str, str | list[str]] = field(default_factory=dict)
+    # a prompt substring -> the document it gets; a list gives successive fresh requests the next one;
+    # a tuple holds alternatives, and a continuation gets the first that holds the text it continues
+    documents: dict[str, str | list[str] | tuple[str, ...]] = field(default_factory=dict)
     slow: dict[str, float] = field(default_factory=dict)  # a prompt substring -> seconds between writes
     fail_on: dict[str, Fault] = field(default_factory=dict)  # a prompt substring -> the fault every such request gets
 
@@ -168,6 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
             if needle in asked:
                 if isinstance(doc, str):
                     return doc
+                if isinstance(doc, tuple):
+                    messages = body["messages"]
+                    partial = messages[-2 if messages[-1]["role"] == "user" else -1]["content"]
+                    return next((d for d in doc if len(messages) > 1 and partial in d), doc[0])
                 fresh = body["messages"][-1]["role"] == "user" and CONTINUE_MARK not in asked
                 with self.server.recorder.lock:
                     seen = self.server.fresh.get(needle, 0)

@@ -93,6 +93,34 @@ def test_a_loop_is_dropped_and_the_model_moves_on_with_penalties(tmp_path: Path,
     assert after["frequency_penalty"] > 0 and after["presence_penalty"] > 0 and after["temperature"] > 0
 
 
+def test_llama_cpp_gets_its_dry_sampler_not_a_penalty_on_every_token(tmp_path: Path, serve, docgen) -> None:
+    """Strong frequency penalties over llama.cpp's window made a small model write symbol soup."""
+    intro = prose(150, seed=6)
+    line = "The printing press changed how people shared their ideas with each other.\n\n"
+    server = serve(Script(document=intro + line * 40 + prose(600, seed=7), flavour="llamacpp"))
+    code, _, err = _write(docgen, server, tmp_path / "doc.md", "--words", "500", "--temperature", "0")
+    assert code == 13, err  # this scripted model loops whatever it is sent; what it was sent is the point
+    after = server.recorder.chats[1]["body"]
+    assert after["dry_multiplier"] > 0 and after["temperature"] > 0
+    assert "frequency_penalty" not in after and after["repeat_penalty"] <= 1.1
+
+
+def test_an_ending_far_back_is_written_on_from_not_left_short(tmp_path: Path, serve, docgen) -> None:
+    """A model that runs on without ending a sentence: cutting at the target would leave 100 of 400 words."""
+    intro = prose(100, seed=11)
+    runon = " ".join(w.rstrip(".").lower() for w in prose(900, seed=12).split() if not w.startswith("#")) + "\n"
+    good = intro + prose(900, seed=13).removeprefix("# A history of print\n\n")
+    server = serve(Script(document=intro + runon, flavour="openai",
+                          documents={"natural close": (intro + runon, good), "mid-sentence if need be": good}))
+    out = tmp_path / "doc.md"
+    code, summary, err = _write(docgen, server, out, "--words", "400")
+    assert code == 0, err
+    text = out.read_text(encoding="utf-8")
+    assert good.startswith(text.rstrip("\n")), "the run-on text was cut away and the good text followed"
+    assert length_score(400, summary["words"]) >= 80, summary
+    assert ends_cleanly(text)
+
+
 def test_a_model_that_only_loops_is_given_up_on_with_exit_13(tmp_path: Path, serve, docgen) -> None:
     intro = prose(100, seed=8)
     line = "Every chapter of this story repeats the very same sentence again and again.\n\n"

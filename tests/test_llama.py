@@ -33,7 +33,11 @@ def test_continues_past_length_several_times(tmp_path: Path, llama: LlamaServer,
     assert summary["continuations"] == len(summary["finish_reasons"]) - 1
     assert summary["tokens"] >= 24 * 3  # the server's own usage figures
     text = out.read_text(encoding="utf-8")
-    assert 0.8 * 120 <= summary["words"] <= 1.2 * 120 and text  # continued to the target, and not past it
+    assert summary["words"] <= 1.2 * 120 and text  # continued to the target, and not past it
+    # gibberish has few sentence ends, so the clean ending can lie far back: then the text is written on
+    # from there, and if it is still short after that, the summary says so
+    short = any("short of the target" in w for w in summary["warnings"])
+    assert summary["words"] >= 0.8 * 120 or short, summary
 
 
 def test_prefill_does_not_duplicate_the_seam(tmp_path: Path, llama: LlamaServer, docgen) -> None:

@@ -32,18 +32,28 @@ MIN_OVERLAP = 12
 def repetition_penalties(level: int, *, llama: bool) -> dict[str, float]:
     """Sampling fields that push a model out of a loop, stronger at each ``level`` (1, 2, ...).
 
-    ``frequency_penalty`` and ``presence_penalty`` are OpenAI's fields, which vLLM, SGLang
-    and llama.cpp take too; llama.cpp's own ``repeat_penalty`` is added for it. A looping
-    model at temperature 0 loops again whatever the penalty, so the temperature rises too.
+    A looping model at temperature 0 loops again whatever the penalty, so the temperature
+    rises first. ``frequency_penalty`` and ``presence_penalty`` are OpenAI's fields, which
+    vLLM and SGLang take too, and they stay mild: a strong penalty on every token already
+    seen bans "the" and "." and a small model answers with symbol soup. llama.cpp applies
+    them to the prompt's last tokens as well, so it gets its DRY sampler instead, which
+    penalises only the extension of a sequence that already occurred (the loop itself),
+    with a light ``repeat_penalty``.
     """
-    fields = {
-        "frequency_penalty": min(1.5, 0.4 * level + 0.2),
-        "presence_penalty": min(1.0, 0.3 * level),
-        "temperature": min(1.0, 0.5 + 0.15 * level),
-    }
+    temperature = min(1.0, 0.5 + 0.15 * level)
     if llama:
-        fields["repeat_penalty"] = min(1.5, 1.05 + 0.1 * level)
-    return fields
+        return {
+            "temperature": temperature,
+            "dry_multiplier": min(1.0, 0.5 + 0.1 * level),
+            "dry_base": 1.75,
+            "dry_allowed_length": 2,
+            "repeat_penalty": 1.1,
+        }
+    return {
+        "temperature": temperature,
+        "frequency_penalty": min(0.8, 0.2 * level + 0.2),
+        "presence_penalty": min(0.6, 0.2 * level),
+    }
 
 
 def develop_instruction(*, words: int, target: int) -> str:

@@ -12,7 +12,9 @@ A document with a word target is written in three phases:
   document further, a bounded number of times.
 
 ``finish`` cuts a closing that was itself cut off back to its last complete sentence
-(see ``markdown/ending.py``), so a document never ends mid-word or on a heading.
+(see ``markdown/ending.py``), so a document never ends mid-word or on a heading. When
+that cut would leave the text short (a model that ran on without ever ending a
+sentence), ``short_clean_prefix`` finds it first and the chain writes on from there.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+
+from docgen.markdown.ending import clean_ending
+from docgen.markdown.wordcount import count_words
 
 START_TOKENS_PER_WORD = 1.3  # low on purpose: an early reply falls short rather than runs over
 MIN_REPLY_TOKENS = 48
@@ -71,3 +76,13 @@ def sentence_end_at(text: str) -> int | None:
     """The offset just after the first sentence end or paragraph break in ``text``, if any."""
     found = _SENTENCE_END.search(text)
     return None if found is None else found.end()
+
+
+def short_clean_prefix(text: str, target: int) -> str | None:
+    """The text up to its last clean ending when that prefix is short of ``target``; None when the
+    text ends cleanly, or cutting leaves it long enough, or the clean ending is not a prefix."""
+    kept, note = clean_ending(text)
+    kept = kept.rstrip()
+    if not note or not text.startswith(kept) or count_words(kept) >= SHORT * target:
+        return None
+    return kept

@@ -35,7 +35,7 @@ from docgen.server.continuation import (
 from docgen.server.request import chat_body
 from docgen.server.session import Session
 from docgen.write.chain_state import ChainState, Reply, Stop, Watcher, prompt_estimate
-from docgen.write.length import SHORT, LengthBudget, closing_words, sentence_end_at
+from docgen.write.length import SHORT, LengthBudget, closing_words, sentence_end_at, short_clean_prefix
 from docgen.write.loops import LoopDetector
 from docgen.write.partial import PartialDocument
 from docgen.write.progress import Progress, ProgressCallback
@@ -45,6 +45,7 @@ from docgen.write.retry import wait_to_retry
 FAILED_FINISH = frozenset({"abort", "error", "network_error", "insufficient_system_resource"})
 MAX_LOOPS = 4  # loops dropped, each with stronger penalties, before the chain gives up on the model
 MAX_DEVELOP = 4  # times a model that stopped short is asked to go on
+MAX_RECUTS = 2  # times an ending cut back far short of the target is written on from the cut
 LOOP_CONTEXT = 2000  # characters of the text before a reply that its loop check sees
 MIN_ROOM = 256  # tokens a reply must have in the context window before the tail is shrunk
 
@@ -100,6 +101,7 @@ class _Chain:
     replies: int = 0  # this run's
     developed: int = 0
     loops: int = 0
+    recuts: int = 0
 
     def run(self, progress: Progress, on_progress: ProgressCallback, checkpoint: Callable[[], None]) -> str:
         policy = self.session.policy
@@ -157,7 +159,7 @@ class _Chain:
             )
             self.budget.observe(words=self.watcher.words - reply.words_before, tokens=tokens or reply.events)
             checkpoint()
-            kind = self._next(reply, outcome.finish_reason)
+            kind = self._next(reply, outcome.finish_reason) or self._recut(outcome.finish_reason)
             if kind is None:
                 return outcome.finish_reason
 
@@ -170,8 +172,7 @@ class _Chain:
             self.loops += 1
             if self.loops > MAX_LOOPS and target is not None and words >= SHORT * target:
                 self.state.notes.append(
-                    f"the model kept repeating itself near the end ({reply.loops.description}); "
-                    f"the loops were dropped and the text ends at {words:,} words"
+                    f"the model kept repeating itself near the end ({reply.loops.description}); the loops were dropped"
                 )
                 return None  # close enough to the length asked for: a finished document, not a failure
             if self.loops > MAX_LOOPS:
@@ -221,6 +222,23 @@ class _Chain:
             return "develop"
         self.state.notes.append(f"the model stopped at {words:,} of {target:,} words")
         return None
+
+    def _recut(self, finish: str) -> str | None:
+        """Write on when a text stopped mid-writing would be cut back to its last clean ending far short of
+        the target (a model that ran on without a sentence end): the file is cut there now and the chain
+        writes on from it, at most MAX_RECUTS times. None when the ending is fine as it is."""
+        target = self.budget.target
+        if target is None or finish == "stop" or self.start or self.word_limit is not None:
+            return None  # a section's ending is the document's business; a text that stopped is not cut
+        if self.recuts >= MAX_RECUTS or self.replies > self.session.policy.max_continuations:
+            return None
+        cut = short_clean_prefix(self.doc.read_all(), target)
+        if cut is None:
+            return None
+        self.recuts += 1  # what was cut never reaches the document: no warning, the result is what counts
+        self.doc.truncate(len(cut.encode("utf-8", "surrogatepass")))
+        self.watcher.reset(self.doc)
+        return "write"
 
     # -- one request -------------------------------------------------------------------
     def _messages(self, kind: str) -> tuple[list[dict[str, Any]], dict[str, Any], OverlapTrimmer | None]:
