@@ -27,9 +27,7 @@ def cli(ctx: click.Context) -> None:
         click.echo(f"docgen: warning: {warning}", err=True)
     state = ctx.ensure_object(AppState)
     state.config = config
-    ctx.default_map = {
-        name: dict(config.values) for name in ("write", "outline", "batch", "check", "models", "config")
-    }
+    ctx.default_map = {name: dict(config.values) for name in ("write", "outline", "batch", "check", "models", "config")}
 
 
 for command in (write, outline, batch, check, models, config_command, templates, preview):

@@ -85,7 +85,9 @@ def batch_table(results: list[JobResult], prices: tuple[float | None, float | No
     spent = cost(prompt, completion, prices)
     tokens = f"; {prompt:,} prompt + {completion:,} completion tokens" if prompt or completion else ""
     lines.append(
-        f"{len(results)} jobs: " + ", ".join(parts) + f"; {words:,} words written{tokens}"
+        f"{len(results)} jobs: "
+        + ", ".join(parts)
+        + f"; {words:,} words written{tokens}"
         + (f"; cost {spent:.4f}" if spent is not None else "")
     )
     return lines

@@ -38,9 +38,7 @@ CITE_INSTRUCTION = (
     "number in square brackets, like [1] or [2][5]. Cite only the numbers given; do not invent sources, "
     "URLs or references, and do not add a list of sources at the end."
 )
-USE_INSTRUCTION = (
-    "Ground the document in the source material above. Do not invent sources, URLs or references."
-)
+USE_INSTRUCTION = "Ground the document in the source material above. Do not invent sources, URLs or references."
 
 
 @dataclass(frozen=True)

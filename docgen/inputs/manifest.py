@@ -242,6 +242,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 def shard(manifest: Manifest, index: int, count: int) -> Manifest:
     """The jobs of shard ``index`` of ``count``: by a hash of each output's path, so the shards are disjoint,
     cover the manifest exactly once on any machine, and a job keeps its shard when others are added."""
+
     def owner(job: BatchJob) -> int:
         return int(hashlib.sha256(job.relative.encode()).hexdigest()[:8], 16) % count + 1
 
