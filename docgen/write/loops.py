@@ -12,7 +12,7 @@ cutting a good document is worse than letting a loop run a little longer:
    cycle with >= 25 characters or >= 5 words of prose is a loop at 3 copies, a shorter one (a heading) at
    6 in a row. Lines equal but for their first number ("Step 12: ...") need 2 copies more: counting
    loops are real, but so are lists of versions. Code lines with words need 12 copies.
-2. Repeats inside a line. Every 64 characters the end of the line (at most 4,000 characters) is tested
+2. Repeats inside a line. Every 256 characters the end of the line (at most 4,000 characters) is tested
    for a period: earlier occurrences of its last 12 characters give candidates, checked by slice
    comparison at C speed. A unit as long as above (with >= 3 real words) is a loop at 3 copies, one of
    >= 2 real words at 8 ("0, 0, 0" and "no, no" never). Table rows need 8 copies whatever the unit.
@@ -29,7 +29,7 @@ import re
 from collections import deque
 from dataclasses import dataclass
 
-_CHECK_EVERY = 64  # characters between in-line checks; text fed whole is taken in steps this size
+_CHECK_EVERY = 256  # characters between in-line checks; text fed whole is taken in steps this size
 _WINDOW = 4000  # characters of the current line kept for the in-line check
 _MAX_CYCLE = 8
 _LONG_CHARS, _LONG_WORDS = 25, 5
@@ -37,11 +37,15 @@ _LONG_COPIES, _SHORT_LINE_COPIES, _CODE_COPIES, _COUNTING_EXTRA, _SHORT_INLINE_C
 _PROBE, _MAX_CANDIDATES = 12, 16
 _SENTENCES, _MAX_DISTINCT, _REPEAT_SHARE = 24, 8, 0.75
 
-_WORD = re.compile(r"[^\W\d_]{2,}")
+_LETTER = r"[^\W\d_]"
+_WORD = re.compile(rf"{_LETTER}{{2,}}")
 _FENCE = re.compile(r"`{3,}|~{3,}|<!--")
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s)")
 _SENTENCE_START = re.compile(r"(?<=[.!?]\s)\S")
 _WORD_START = re.compile(r"(?<=\s)\S")
+_NUMBER = re.compile(r"\d+")
+_ODD_SPACE = re.compile(r"[^\S ]| {2}")  # whitespace that " ".join(s.split()) would change
+_FOUR_WORDS = re.compile(rf"(?:(?<!{_LETTER}){_LETTER}{{2,}}(?!{_LETTER}).*?){{4}}", re.S)  # 4 _WORD matches
 
 
 @dataclass(frozen=True)
@@ -101,12 +105,15 @@ class LoopDetector:
         self._pos = -len(tail)  # offsets count from the start of the reply
         self._line_start = self._buf_start = self._sent_from = self._scanned = self._checked = self._pos
         self._pieces: list[str] = []
+        self._pending: list[str] = []  # fed, not yet looked at
+        self._pending_len = 0
         self._buf_len = 0
         self._fence = ""  # what opened the code fence or HTML comment we are in
         self._lines: deque[_Line] = deque(maxlen=_MAX_CYCLE + 1)
         self._runs = ([0] * (_MAX_CYCLE + 1), [0] * (_MAX_CYCLE + 1))  # per key kind and cycle length
         self._second: tuple[list[_Line | None], ...] = ([None] * (_MAX_CYCLE + 1), [None] * (_MAX_CYCLE + 1))
         self._sentences: deque[tuple[str, int]] = deque(maxlen=_SENTENCES)
+        self._sentence_counts: dict[str, int] = {}
         self._loop_start: int | None = None
         self._description = ""
         self._live = False  # the text before only primes the counters: it is never cut
@@ -124,7 +131,16 @@ class LoopDetector:
         return self._description
 
     def feed(self, text: str) -> None:
-        """Take the next piece of the reply; pieces may split lines, words or characters anywhere."""
+        """Take the next piece of the reply; pieces may split lines, words or characters anywhere.
+
+        Pieces are gathered until a line ends or a check is due, so a stream of one-token pieces
+        costs an append each; a loop is seen at most ``_CHECK_EVERY`` characters later."""
+        self._pending.append(text)
+        self._pending_len += len(text)
+        if self._pending_len < _CHECK_EVERY and "\n" not in text:
+            return
+        text = "".join(self._pending)
+        self._pending, self._pending_len = [], 0
         for i in range(0, len(text), _CHECK_EVERY):
             if self._loop_start is not None:
                 return
@@ -146,19 +162,22 @@ class LoopDetector:
             self._buf_start += len(text) - _WINDOW
 
     def _end_line(self) -> None:
-        self._check_line(final=True)
         text = "".join(self._pieces)
         stripped = text.strip()
+        if stripped:  # a blank line (every paragraph break) has nothing to check
+            self._check_line(final=True)
         marker = _FENCE.match(stripped)
         fence = marker.group() if marker else ""
         if stripped:
-            key = " ".join(text[-_WINDOW:].split())  # an endless line is known by its end
+            # whitespace collapsed; an endless line is known by its end; most lines have nothing to collapse
+            odd = len(stripped) > _WINDOW or _ODD_SPACE.search(stripped)
+            key = " ".join(text[-_WINDOW:].split()) if odd else stripped
             worded = bool(_WORD.search(stripped))
             heading = not (fence or self._fence) and stripped.startswith("#")  # a heading is never data
             data = bool(fence or self._fence) or stripped.startswith(("|", "<")) or not (worded or heading)
-            chars, words = (0, 0) if data else (len(key), len(key.split()))
+            chars, words = (0, 0) if data else (len(key), key.count(" ") + 1)
             code = worded and not fence and self._fence not in ("", "<!--")
-            masked = re.sub(r"\d+", "#", key, count=1)
+            masked = _NUMBER.sub("#", key, count=1)
             self._add_line(_Line((key, masked), self._line_start, stripped, chars, words, code))
         if "<!--" in (fence, self._fence) and self._fence in ("", "<!--"):  # a comment ends on any line
             self._fence = "" if "-->" in stripped else "<!--"
@@ -169,14 +188,20 @@ class LoopDetector:
         self._pieces, self._buf_len = [], 0
 
     def _add_line(self, line: _Line) -> None:
+        before = list(self._lines)
         self._lines.append(line)
         lines = list(self._lines)
         for kind, runs in enumerate(self._runs):
+            key = line.keys[kind]
+            if not any(runs) and all(key != x.keys[kind] for x in before):
+                continue  # no run going and nothing to start one: every count stays 0
             for p in range(1, _MAX_CYCLE + 1):
                 runs[p] = runs[p] + 1 if len(lines) > p and line.keys[kind] == lines[-1 - p].keys[kind] else 0
                 if runs[p] == 1:
                     self._second[kind][p] = line
         for p in range(1, _MAX_CYCLE + 1):
+            if self._runs[0][p] < 2 * p and self._runs[1][p] < 2 * p:
+                continue  # fewer than 3 copies of any cycle of p lines: nothing can fire
             chars, words = sum(x.chars for x in lines[-p:]), sum(x.words for x in lines[-p:])
             needed = _LONG_COPIES if _is_long(chars, words) else _SHORT_LINE_COPIES
             if not chars and any(x.code for x in lines[-p:]):
@@ -209,22 +234,37 @@ class LoopDetector:
             self._fire(self._buf_start + at, f"the text {_quote(text[at : at + d])} {copies} times")
 
     def _scan_sentences(self, text: str, *, final: bool) -> None:
-        start = max(self._sent_from - self._buf_start, 0)
-        scan_from = max(start, self._scanned - self._buf_start - 8)  # a line without sentence ends is read once
-        ends = [m.end() for m in _SENTENCE_END.finditer(text, scan_from) if m.end() > start]
-        self._scanned = self._buf_start + len(text)
-        for end in ends + ([len(text)] if final else []):
+        buf = self._buf_start
+        start = max(self._sent_from - buf, 0)
+        scan_from = max(start, self._scanned - buf - 8)  # a line without sentence ends is read once
+        self._scanned = buf + len(text)
+        ends = [m.end() for m in _SENTENCE_END.finditer(text, scan_from)]
+        if final:
+            ends.append(len(text))
+        for end in ends:
+            if end <= start:
+                continue
             raw, start = text[start:end], end
-            sentence = " ".join(raw.split())
-            if len(sentence.split()) >= _LONG_WORDS and len(_WORD.findall(sentence)) >= 4:
-                self._add_sentence(sentence, self._buf_start + end - len(raw.lstrip()))
-        self._sent_from = self._buf_start + start
+            sentence = raw.strip()  # whitespace collapsed, as for lines
+            if _ODD_SPACE.search(sentence):
+                sentence = " ".join(sentence.split())
+            # a sentence of 5 words or more, 4 of them real words, is prose
+            if sentence.count(" ") >= _LONG_WORDS - 1 and _FOUR_WORDS.search(sentence):
+                self._add_sentence(sentence, buf + end - len(raw.lstrip()))
+        self._sent_from = buf + start
 
     def _add_sentence(self, sentence: str, offset: int) -> None:
+        counts = self._sentence_counts  # of the sentences in the window: most sentences are new, O(1)
+        if len(self._sentences) == _SENTENCES:
+            gone = self._sentences[0][0]
+            counts[gone] -= 1
+            if not counts[gone]:
+                del counts[gone]
         self._sentences.append((sentence, offset))
-        texts = [s for s, _ in self._sentences]
-        if texts.count(sentence) < 2 or len(texts) < _SENTENCES or len(set(texts)) > _MAX_DISTINCT:
+        counts[sentence] = counts.get(sentence, 0) + 1
+        if counts[sentence] < 2 or len(self._sentences) < _SENTENCES or len(counts) > _MAX_DISTINCT:
             return
+        texts = [s for s, _ in self._sentences]
         repeats = [s in texts[:i] for i, s in enumerate(texts)]
         for i, (s, at) in enumerate(self._sentences):
             if repeats[i] and sum(repeats[i:]) >= _REPEAT_SHARE * (len(texts) - i):

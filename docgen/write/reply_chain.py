@@ -228,8 +228,8 @@ class _Chain:
         the target (a model that ran on without a sentence end): the file is cut there now and the chain
         writes on from it, at most MAX_RECUTS times. None when the ending is fine as it is."""
         target = self.budget.target
-        if target is None or finish == "stop" or self.start or self.word_limit is not None:
-            return None  # a section's ending is the document's business; a text that stopped is not cut
+        if target is None or finish not in ("length", "target", "loop") or self.start or self.word_limit is not None:
+            return None  # a text the model ended (or a filter) is not written on; a section's end is the document's
         if self.recuts >= MAX_RECUTS or self.replies > self.session.policy.max_continuations:
             return None
         cut = short_clean_prefix(self.doc.read_all(), target)
