@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sse_server import Script
+from sse_server import Fault, Script
 
 REPLY = (
     "# Quarterly report\n\nRevenue grew 12% in the third quarter [1], and the north led it [2]. "
@@ -159,6 +159,38 @@ def test_outline_sections_each_get_their_own_passages(tmp_path: Path, serve: Any
     assert [s["sources"][0]["path"] for s in summary["sections"]] == ["docs/billing.md", "docs/hiring.md"]
     text = Path("h.md").read_text(encoding="utf-8")
     assert "## Sources" in text and "docs/billing.md" in text.split("## Sources")[1]
+
+
+def test_a_rerun_outline_reports_the_sources_of_sections_written_before(tmp_path: Path, serve: Any, docgen: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    filler = "\n\n".join(f"Paragraph {k} on general company matters, culture and plans." for k in range(60))
+    (docs / "billing.md").write_text(f"# Billing\n\nInvoices are sent on the first Monday.\n\n{filler}\n",
+                                     encoding="utf-8")
+    (docs / "hiring.md").write_text(f"# Hiring\n\nWe hired nine engineers in Berlin.\n\n{filler}\n", encoding="utf-8")
+    plan = tmp_path / "plan.md"
+    plan.write_text("# Handbook\n\n## Billing\nHow invoices are sent.\n\n_Budget: 100 words_\n\n"
+                    "## Hiring\nHow many engineers were hired, and where.\n\n_Budget: 100 words_\n", encoding="utf-8")
+    script = Script(document="unused", documents={
+        "Now write section 1 of 2": "Invoices go out on Mondays [1].\n",
+        "Now write section 2 of 2": "Nine engineers joined [3].\n",
+    }, fail_on={"Now write section 2 of 2": Fault("status", status=401)})
+    server = serve(script)
+    args = ("write", "Company handbook", "--source", "docs", "--outline", str(plan), "-o", "h.md",
+            "--base-url", server.base_url, "--context-window", "2048", "--json")
+    code, _, err = docgen(*args)
+    assert code != 0 and not Path("h.md").exists(), err  # section 1 written, section 2 refused
+    first_run = len(server.recorder.chats)
+    script.fail_on.clear()
+    code, out, err = docgen(*args)
+    assert code == 0, err
+    rerun = server.recorder.chats[first_run:]
+    assert rerun and not any("Now write section 1 of 2" in json.dumps(c["body"]) for c in rerun)  # kept, not redone
+    summary = json.loads(out)
+    given = {s["path"]: s["chunks"] for s in summary["sources"]}
+    assert given["docs/billing.md"] >= 1 and given["docs/hiring.md"] >= 1, summary["sources"]
 
 
 def test_batch_jobs_take_sources_from_the_manifest(tmp_path: Path, serve: Any, docgen: Any) -> None:

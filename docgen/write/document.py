@@ -263,14 +263,14 @@ def unknown_citations(citations: dict[str, list[int]]) -> list[str]:
     return [f"the text cites {listed}, which no source was given as (left in, not listed)"]
 
 
-def given_sources(given: Given | None) -> tuple[dict[str, Any], ...]:
-    """``--json`` ``sources``: each file given, its size, and how many of its chunks went in."""
-    if given is None:
-        return ()
-    counts: dict[str, int] = {}
-    for _, chunk in given.numbered:
-        counts[chunk.path] = counts.get(chunk.path, 0) + 1
-    return tuple({"path": path, "chunks": n} for path, n in counts.items())
+def given_sources(*givens: Given | None) -> tuple[dict[str, Any], ...]:
+    """``--json`` ``sources``: each file given to any of the prompts, and how many of its chunks went in
+    (a chunk given to several sections of an outline counts once)."""
+    numbers: dict[str, set[int]] = {}
+    for given in givens:
+        for n, chunk in given.numbered if given is not None else ():
+            numbers.setdefault(chunk.path, set()).add(n)
+    return tuple({"path": path, "chunks": len(ns)} for path, ns in numbers.items())
 
 
 def _words_into(watch: TextWatch, on_progress: ProgressCallback) -> ProgressCallback:

@@ -25,7 +25,14 @@ from docgen.inputs.outline_prompts import make_section_job, planned_words, secti
 from docgen.markdown.outline import Outline
 from docgen.markdown.wordcount import count_words
 from docgen.server.session import Session
-from docgen.write.document import TextWatch, WriteResult, finish_document, unknown_citations, write_document
+from docgen.write.document import (
+    TextWatch,
+    WriteResult,
+    finish_document,
+    given_sources,
+    unknown_citations,
+    write_document,
+)
 from docgen.write.files import sidecar
 from docgen.write.outline_plan import plan_outline, read_outline
 from docgen.write.partial import PartialDocument
@@ -223,7 +230,7 @@ def _stitch(
         warnings=tuple(w for r in all_results for w in r.warnings) + tuple(unknown_citations(citations)),
         sections=tuple(section_stats),
         markdown=report,
-        sources=tuple(s for r in all_results for s in r.sources),
+        sources=given_sources(*(j.given for j in jobs)),  # sections finished in an earlier run too
         citations=citations,
     )
 
