@@ -27,9 +27,9 @@ def make_document(words: int = 1500, seed: int = 1) -> str:
     while count < words:
         n = rng.randint(20, 60)
         paragraphs.append(" ".join(f"{rng.choice(_WORDS)}{rng.randint(0, 9999)}" for _ in range(n)) + "\n")
-        if rng.random() < 0.2:
-            paragraphs.append(f"## Section {count}\n")
         count += n
+        if rng.random() < 0.2 and count < words:  # never last: a heading with nothing under it is dropped
+            paragraphs.append(f"## Section {count - n}\n")
     return "\n".join(paragraphs)
 
 

@@ -121,6 +121,30 @@ def test_an_ending_far_back_is_written_on_from_not_left_short(tmp_path: Path, se
     assert ends_cleanly(text)
 
 
+@pytest.mark.parametrize("suffix", [".md", ".html"])
+def test_a_heading_the_model_signs_off_with_is_dropped(tmp_path: Path, serve, docgen, suffix: str) -> None:
+    """SmolLM2 ended a finished article with "### This is the final part that I added." and stopped."""
+    body = prose(200, seed=14)
+    server = serve(Script(document=body + "### This is the final part that I added.\n\n- \n"))
+    out = tmp_path / f"doc{suffix}"
+    code, summary, err = _write(docgen, server, out)  # the template's length: the model's stop ends it
+    assert code == 0, err
+    assert "final part" not in out.read_text(encoding="utf-8")
+    assert summary["words"] == count_words(body)
+    assert any("the heading" in f for f in summary["markdown"]["fixed"]), summary["markdown"]
+    if suffix == ".md":
+        assert out.read_text(encoding="utf-8") == body.rstrip("\n") + "\n"
+
+
+def test_a_text_the_model_ended_keeps_its_last_paragraph(tmp_path: Path, serve, docgen) -> None:
+    body = prose(200, seed=15) + "Thanks for reading\n"
+    server = serve(Script(document=body))
+    out = tmp_path / "doc.md"
+    code, _, err = _write(docgen, server, out)
+    assert code == 0, err
+    assert out.read_text(encoding="utf-8") == body  # no sentence end, but the model's own: not cut
+
+
 def test_a_model_that_only_loops_is_given_up_on_with_exit_13(tmp_path: Path, serve, docgen) -> None:
     intro = prose(100, seed=8)
     line = "Every chapter of this story repeats the very same sentence again and again.\n\n"

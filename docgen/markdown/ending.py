@@ -140,6 +140,27 @@ def clean_ending(md: str) -> tuple[str, str]:
     return md[:keep].rstrip() + nl, _note(md, keep, cut)
 
 
+def drop_trailing_headings(md: str) -> tuple[str, str]:
+    """(``md`` without the headings, empty items and quotes it ends on, a note of what went; '' if none).
+
+    For a text the model ended by itself: its sentences stand, but a heading with nothing
+    under it ("### This is the final part", SmolLM2's sign-off) is no ending. A text that
+    is nothing but headings is left as it is."""
+    lines = source_lines(md)
+    leaves = _leaves(_MD.parse(md))
+    offsets = list(accumulate(map(len, lines), initial=0))
+    keep, cut = len(md), []
+    for leaf in reversed(leaves):
+        if leaf.kind not in ("heading", "empty"):
+            break
+        keep = offsets[leaf.start]
+        cut.append(f'the heading "{leaf.title}"' if leaf.kind == "heading" else _NAMES[leaf.kind])
+    if not cut or not md[:keep].strip():
+        return md, ""
+    nl = next((line[len(line.rstrip("\r\n")) :] for line in lines if line[-1] in "\r\n"), "\n")
+    return md[:keep].rstrip() + nl, _note(md, keep, cut)
+
+
 def _note(md: str, keep: int, cut: list[str]) -> str:
     words = count_words(md[keep:])
     return f"cut {', '.join(reversed(cut))}" + (f" ({words} word{'s' * (words != 1)})" if words else "")

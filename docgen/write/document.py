@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 from docgen.errors import OutputError, OutputExistsError, ResumeError
 from docgen.inputs.grounding import Given, cited, sources_section
 from docgen.inputs.jobs import DocumentJob
-from docgen.markdown.ending import clean_ending
+from docgen.markdown.ending import clean_ending, drop_trailing_headings
 from docgen.markdown.finish import OutputFormat, finish_markdown
 from docgen.markdown.scan import MarkdownScanner
 from docgen.markdown.wordcount import count_words
@@ -21,6 +22,9 @@ from docgen.write.mirror import Mirror
 from docgen.write.partial import PartialDocument
 from docgen.write.progress import Progress, ProgressCallback, ignore_progress
 from docgen.write.reply_chain import run_chain
+
+# the last line is an ATX heading, or an empty list item or quote (markdown-it then decides)
+_HEADING_LAST = re.compile(r"(?m)^ {0,3}(?:#{1,6}(?:[ \t][^\n]*)?|(?:[-*+>]|\d{1,9}[.)])[ \t]*)\s*\Z")
 
 
 @dataclass(frozen=True)
@@ -222,18 +226,20 @@ def finish_document(
     """Put the finished text in place in its format; return its words and the Markdown check's report.
 
     With ``cut``, the text is first brought back to its last complete sentence or block
-    (the partial file keeps every byte received until the rename). Plain ``.md`` that
+    (the partial file keeps every byte received until the rename); without, a text the model
+    ended by itself loses only the headings it ends on, which head nothing. Plain ``.md`` that
     needs no cut is renamed into place and checked by the scanner that saw it stream:
     nothing is read back. Everything else parses the whole text once.
     """
-    if not fmt.needs_text and not cut and not appendix:
+    heading = not cut and _HEADING_LAST.search(doc.read_tail(2000)) is not None  # a sign-off title?
+    if not fmt.needs_text and not cut and not appendix and not heading:
         doc.finish()
         return watch.words, watch.scanner.report()
     text = doc.read_all()
     words = watch.words
     note = ""
-    if cut:
-        kept, note = clean_ending(text)
+    if cut or heading:
+        kept, note = clean_ending(text) if cut else drop_trailing_headings(text)
         if kept != text:
             text, words = kept, count_words(kept)
     if appendix:  # the sources the text cites: after the text, not counted in its words
