@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -21,6 +22,9 @@ from docgen.cli.engine import server_for
 from docgen.cli.options import cost_options, robustness_options, server_options
 from docgen.errors import BatchError
 from docgen.inputs.manifest import batch_specs, load_manifest, parse_shard, shard
+
+if TYPE_CHECKING:
+    from docgen.cli.batch_preview import BatchPreview
 
 
 @click.command()
@@ -53,6 +57,12 @@ from docgen.inputs.manifest import batch_specs, load_manifest, parse_shard, shar
     metavar="i/n",
     help="Write only shard i of n (a CI matrix of n machines covers the manifest exactly once).",
 )
+@click.option(
+    "--preview", is_flag=True, help="Serve a live page of the jobs on 127.0.0.1, each linked to its document's page."
+)
+@click.option(
+    "--preview-port", type=click.IntRange(min=0, max=65535), default=0, help="Its port (default: a free one)."
+)
 @cost_options
 @click.pass_context
 def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
@@ -76,10 +86,14 @@ def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
     specs = batch_specs(loaded, defaults=config.variables, search=template_search(), config=config.values)
     meter = BatchMeter(sys.stderr, live=stderr_is_live(), total=len(loaded.jobs), enabled=not opts["quiet"])
     interrupted = False
-    with (
-        server_for(opts, slots=opts["jobs"], quiet=opts["quiet"]) as served,
-        session_from(served, pool_size=opts["jobs"] + 2) as endpoints,
-    ):
+    with contextlib.ExitStack() as stack:
+        served = stack.enter_context(server_for(opts, slots=opts["jobs"], quiet=opts["quiet"]))
+        endpoints = stack.enter_context(session_from(served, pool_size=opts["jobs"] + 2))
+        pages: BatchPreview | None = None
+        if opts["preview"]:
+            from docgen.cli.batch_preview import serve_batch_preview
+
+            pages = serve_batch_preview(stack, specs, meter, port=opts["preview_port"])
         try:
             results = run_batch(
                 manifest=loaded,
@@ -88,12 +102,14 @@ def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
                 jobs=opts["jobs"],
                 force=opts["force"],
                 fail_fast=opts["fail_fast"],
-                observer=meter,
+                observer=pages or meter,
             )
         except BatchInterrupted as stop:  # Ctrl-C, SIGTERM (a cancelled CI job): still say what each job got to
             results, interrupted = stop.results, True
         finally:
             meter.close()
+        if pages is not None:
+            pages.finish(results, interrupted=interrupted)  # open pages hear how it ended before the server goes
     for line in batch_table(results, (opts["price_in"], opts["price_out"])):
         click.echo(line, err=True)
     if opts["report"] is not None:

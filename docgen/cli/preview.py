@@ -1,10 +1,10 @@
 """A live preview of a document in a browser: a small local web server, standard library only.
 
 ``PreviewServer`` listens on 127.0.0.1 only, under a random token (requests without it
-get 404, so another local user cannot read the document by guessing the port). One
-thread polls the ``source`` a few times a second; each page gets Server-Sent Events
-from ``preview_page.Subscriber``. ``state_from_files`` follows a document another docgen
-process is writing; ``LiveFeed`` is the source for a ``write`` run in this process.
+get 404, so another local user cannot read the document by guessing the port). It serves
+one document, or pages by path (a batch's jobs); one thread polls their sources a few
+times a second; each page gets Server-Sent Events. ``state_from_files`` follows a document
+another docgen process is writing; ``LiveFeed`` is the source for a run in this process.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from docgen.cli.meter import _eta as eta_seconds
-from docgen.cli.preview_page import BlockRenderer, PreviewState, Subscriber, page
+from docgen.cli.preview_page import Channel, DocumentChannel, PreviewState
 from docgen.errors import UsageError
 from docgen.inputs.prompt import slugify
 from docgen.markdown.finish import OutputFormat
@@ -42,24 +42,21 @@ from docgen.write.progress import Progress
 __all__ = ["LiveFeed", "PreviewServer", "PreviewState", "state_from_files"]
 
 MAX_READ = 1 << 26  # 64 MiB: more than any document; a runaway file is not read whole
+Source = Callable[[], PreviewState] | Mapping[str, Channel[Any]]  # one document, or pages by path
 
 
 class PreviewServer:
-    """A live view of ``source()`` at ``url``; a context manager (it binds at once, serves from ``start``)."""
+    """Live pages at ``url``: of ``source``, one document, or of ``channels`` by path ("" is the token's root, the
+    others end in "/"). A context manager: it binds at once and serves from ``start``."""
 
-    def __init__(
-        self, source: Callable[[], PreviewState], *, port: int = 0, interval: float = 0.25, keepalive: float = 15.0
-    ) -> None:
-        self.source, self.interval, self.keepalive = source, interval, keepalive
+    def __init__(self, source: Source, *, port: int = 0, interval: float = 0.25, keepalive: float = 15.0) -> None:
+        self.channels = dict(source) if isinstance(source, Mapping) else {"": DocumentChannel(source)}
+        self.interval, self.keepalive = interval, keepalive
         self.token = secrets.token_urlsafe(16)
-        self.renderer = BlockRenderer()
-        self.state = PreviewState()
-        self.error = ""  # why the source could not be read, shown on the page
         self.errors: list[BaseException] = []  # the last few a request handler raised
-        self.version = 0  # counts the changes a page should hear of
         self.changed = threading.Condition()
         self.stopping = False
-        self.streams = 0  # event streams open
+        self._reading = threading.Lock()  # one channel read at a time: snapshots are applied in order
         self._threads: list[threading.Thread] = []
         self._closed, self._closing = False, threading.Lock()
         try:
@@ -71,6 +68,15 @@ class PreviewServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/{self.token}/"
+
+    @property
+    def state(self) -> PreviewState:  # of the document at the root, on a one-document server
+        root = self.channels[""]
+        return root.state if isinstance(root, DocumentChannel) else PreviewState()
+
+    @property
+    def streams(self) -> int:  # the event streams open
+        return sum(channel.streams for channel in self.channels.values())
 
     def __enter__(self) -> PreviewServer:
         return self.start()
@@ -114,35 +120,27 @@ class PreviewServer:
             self._poll_once()
 
     def _poll_once(self) -> None:
-        try:
-            state = self.source()
-            state = dataclasses.replace(state, sections=[dict(s) for s in state.sections])  # a snapshot
-            error = ""
-        except Exception as exc:  # the preview never stops the run it shows: the page says what failed
-            state, error = self.state, f"the preview cannot read the document: {type(exc).__name__}: {exc}"
-        with self.changed:
-            if state == self.state and error == self.error:
-                return
-            self.renderer.update(state.text)
-            if state.finished:
-                self.renderer.settle()
-            self.state, self.error = state, error
-            self.version += 1
-            self.changed.notify_all()
+        for channel in self.channels.values():
+            if not channel.lazy or channel.streams:
+                self.refresh(channel)
+
+    def refresh(self, channel: Channel[Any]) -> None:
+        """Read ``channel``'s source now and tell its pages if it changed."""
+        with self._reading:
+            snapshot = channel.read()
+            with self.changed:
+                if channel.apply(snapshot):
+                    self.changed.notify_all()
+
+    def wait(self, channel: Channel[Any], seen: int) -> None:
+        """Wait for a change of ``channel`` after ``seen``, a stop, or the keep-alive time (``changed`` held)."""
+        self.changed.wait_for(lambda: channel.version != seen or self.stopping, self.keepalive)
 
     def drain(self, timeout: float = 2.0) -> None:
-        """Read the source now and, if it is finished, give open pages up to ``timeout`` s to hear so; then close."""
+        """Read the sources now and give the open pages of those finished up to ``timeout`` s to hear so."""
         self._poll_once()
         with self.changed:
-            self.changed.wait_for(lambda: not self.streams or not self.state.finished, timeout)
-
-    def wait(self, seen: int) -> None:
-        """Wait for a change after ``seen``, a stop, or the keep-alive time (call with ``changed`` held)."""
-        self.changed.wait_for(lambda: self.version != seen or self.stopping, self.keepalive)
-
-    def status(self) -> dict[str, Any]:
-        """The figures of the state (call with ``changed`` held)."""
-        return {**self.state.figures(), "note": self.error or self.state.note}
+            self.changed.wait_for(lambda: not any(c.streams for c in self.channels.values() if c.finished), timeout)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -169,14 +167,16 @@ class _Handler(BaseHTTPRequestHandler):
         prefix = f"/{preview.token}/"
         if not hmac.compare_digest(path[: len(prefix)].encode(), prefix.encode()):
             self.send_error(404)
-        elif path == prefix:
+            return
+        where = path[len(prefix) :]
+        if where in preview.channels:
             nonce = secrets.token_urlsafe(12)
             self._headers(200, "text/html; charset=utf-8", nonce)
-            self.wfile.write(page(nonce))
-        elif path == prefix + "events":
+            self.wfile.write(preview.channels[where].page(nonce))
+        elif where.endswith("events") and (channel := preview.channels.get(where[: -len("events")])) is not None:
             self._headers(200, "text/event-stream; charset=utf-8", None)
             with contextlib.suppress(OSError):  # the page went away
-                self._stream(preview)
+                self._stream(preview, channel)
         else:
             self.send_error(404)
 
@@ -191,30 +191,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Security-Policy", policy + "; connect-src 'self'; base-uri 'none'")
         self.end_headers()
 
-    def _stream(self, preview: PreviewServer) -> None:
+    def _stream(self, preview: PreviewServer, channel: Channel[Any]) -> None:
+        if channel.lazy:
+            preview.refresh(channel)  # no page watched it: it was not read
         with preview.changed:
-            reader = Subscriber(preview.renderer, self.headers.get("Last-Event-ID"))
-            preview.streams += 1
+            events = channel.subscribe(self.headers.get("Last-Event-ID"))
+            channel.streams += 1
         try:
-            self._send(preview, reader)
+            self._send(preview, channel, events)
         finally:
             with preview.changed:
-                preview.streams -= 1
+                channel.streams -= 1
                 preview.changed.notify_all()
 
-    def _send(self, preview: PreviewServer, reader: Subscriber) -> None:
+    def _send(self, preview: PreviewServer, channel: Channel[Any], events: Callable[[], tuple[str, bool]]) -> None:
         self.wfile.write(b"retry: 1000\n\n")
         seen, done = -1, False
         while not done:
             with preview.changed:
-                preview.wait(seen)
+                preview.wait(channel, seen)
                 if preview.stopping:
                     return
-                if preview.version == seen:
+                if channel.version == seen:
                     payload = ": keep-alive\n\n"
                 else:
-                    seen = preview.version
-                    payload, done = reader.events(preview.renderer, preview.status())
+                    seen = channel.version
+                    payload, done = events()
             if payload:
                 self.wfile.write(payload.encode("utf-8"))
                 self.wfile.flush()
@@ -314,7 +316,8 @@ class LiveFeed:
     ``Progress``. Pass ``on_progress`` to the run (it only copies a few numbers) and call ``finish`` after it."""
 
     def __init__(self, output: Path) -> None:
-        self.output, self._progress, self._finished, self._lock = output, dict[str, Any](), False, threading.Lock()
+        self.output, self._progress, self._lock = output, dict[str, Any](), threading.Lock()
+        self._outcome: str | None = None  # how the run ended; None while it runs
 
     def on_progress(self, p: Progress) -> None:
         now = time.monotonic()
@@ -325,18 +328,26 @@ class LiveFeed:
         with self._lock:
             self._progress = {**figures, "tokens_per_second": rate, "eta_seconds": eta_seconds(p, now)}
 
-    def finish(self) -> None:
-        """The run returned: its output is the finished document."""
+    def figures(self) -> dict[str, Any]:
+        """The last progress: phase, words, target_words, note, tokens_per_second, eta_seconds ({} before any)."""
         with self._lock:
-            self._finished = True
+            return dict(self._progress)
+
+    def finish(self, outcome: str = "done") -> None:
+        """The run returned. ``done``: its output is the finished document; else (``failed``, ``cancelled``) it
+        stopped, and its partial text is all there will be."""
+        with self._lock:
+            self._outcome = outcome
 
     def __call__(self) -> PreviewState:
         state = state_from_files(self.output)
         with self._lock:
-            figures, finished = dict(self._progress), self._finished
-        if state.finished and not finished:  # an output from before this run (--force): not this run's text
+            figures, outcome = dict(self._progress), self._outcome
+        if state.finished and outcome != "done":  # an output from before this run (--force): not this run's text
             state = PreviewState(title=state.title)
-        if not finished:
+        if outcome is None:
             figures["phase"] = "writing" if figures.get("phase") == "done" else figures.get("phase", state.phase)
             state = dataclasses.replace(state, **figures)
+        elif outcome != "done":
+            state = dataclasses.replace(state, phase=outcome, finished=True)
         return state

@@ -11,15 +11,20 @@ A text that is not an extension of the last one (a loop cut, a section stitched 
 keeps the frozen blocks that lie, with two block starts after them, inside the common
 prefix. A link reference defined after its use is the one thing a frozen block misses,
 so the whole text is rendered once more when the document is finished.
+
+``DocumentChannel`` ties a source of ``PreviewState`` to its renderer and its page: it is
+what ``preview.PreviewServer`` serves under a path (``Channel`` says what a server needs).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from docgen.markdown.convert import _CSS as DOCUMENT_CSS  # the look of docgen's own .html output
 from docgen.markdown.convert import _MD as MARKDOWN  # the .html output's set-up: raw HTML escaped
@@ -137,7 +142,7 @@ class BlockRenderer:
         self.settled = True
 
 
-def _event(kind: str, data: dict[str, Any], *, event_id: int | None = None) -> str:
+def sse_event(kind: str, data: dict[str, Any], *, event_id: int | None = None) -> str:
     head = f"event: {kind}\n" + (f"id: {event_id}\n" if event_id is not None else "")
     return head + f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -178,23 +183,84 @@ class Subscriber:
             else:
                 markdown = {"offset": self.offset, "append": text[self.offset :]}
             data = {**markdown, "keep": self.blocks, "html": renderer.blocks[self.blocks :]}
-            out.append(_event("text", data, event_id=len(text)))
+            out.append(sse_event("text", data, event_id=len(text)))
             self.offset, self.blocks, self.version = len(text), renderer.frozen, renderer.version
         if status != self.status:
-            out.append(_event("status", status))
+            out.append(sse_event("status", status))
             self.status = status
         done = bool(status.get("finished"))
         if done:
-            out.append(_event("done", {"words": status.get("words", 0)}))
+            out.append(sse_event("done", {"words": status.get("words", 0)}))
         return "".join(out), done
 
 
-def page(nonce: str) -> bytes:
+Snapshot = TypeVar("Snapshot")
+
+
+class Channel(Protocol[Snapshot]):
+    """A page and its events, as ``PreviewServer`` serves them under a path. The server calls ``read`` outside its
+    lock (it may read files), then, with the lock held, ``apply`` (whether the pages should hear of the snapshot)
+    and what ``subscribe`` returned (one page's events since the last call, and whether its stream is done)."""
+
+    lazy: bool  # read only while a page watches it
+    streams: int  # its event streams open (changed with the server's lock held)
+    version: int  # counts the changes its pages should hear of
+
+    @property
+    def finished(self) -> bool: ...
+    def read(self) -> Snapshot: ...
+    def apply(self, snapshot: Snapshot) -> bool: ...
+    def page(self, nonce: str) -> bytes: ...
+    def subscribe(self, last_id: str | None) -> Callable[[], tuple[str, bool]]: ...
+
+
+class DocumentChannel:
+    """One document's live page, its state read from ``source``; ``back`` links to the page above it."""
+
+    def __init__(self, source: Callable[[], PreviewState], *, lazy: bool = False, back: str = "") -> None:
+        self.source, self.lazy, self.back = source, lazy, back
+        self.renderer = BlockRenderer()
+        self.state = PreviewState()
+        self.error = ""  # why the source could not be read, shown on the page
+        self.streams = self.version = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.state.finished
+
+    def read(self) -> tuple[PreviewState, str]:
+        try:
+            state = self.source()
+        except Exception as exc:  # the preview never stops the run it shows: the page says what failed
+            return self.state, f"the preview cannot read the document: {type(exc).__name__}: {exc}"
+        return dataclasses.replace(state, sections=[dict(s) for s in state.sections]), ""  # a snapshot
+
+    def apply(self, snapshot: tuple[PreviewState, str]) -> bool:
+        state, error = snapshot
+        if state == self.state and error == self.error:
+            return False
+        self.renderer.update(state.text)
+        if state.finished:
+            self.renderer.settle()
+        self.state, self.error = state, error
+        self.version += 1
+        return True
+
+    def page(self, nonce: str) -> bytes:
+        return page(nonce, back=self.back)
+
+    def subscribe(self, last_id: str | None) -> Callable[[], tuple[str, bool]]:
+        reader = Subscriber(self.renderer, last_id)
+        return lambda: reader.events(self.renderer, {**self.state.figures(), "note": self.error or self.state.note})
+
+
+def page(nonce: str, *, back: str = "") -> bytes:
     """The preview page; its one script carries ``nonce``, which the Content-Security-Policy allows."""
-    return _PAGE.replace("$CSS", DOCUMENT_CSS + _PAGE_CSS).replace("$NONCE", nonce).encode("utf-8")
+    link = f'<a id="back" href="{html.escape(back)}">all jobs</a>' if back else ""
+    return _PAGE.replace("$CSS", PAGE_CSS).replace("$BACK", link).replace("$NONCE", nonce).encode()
 
 
-_PAGE_CSS = """
+_BAR_CSS = """
 body { margin-top: 0; }
 #bar { position: sticky; top: 0; z-index: 1; background: #fff; border-bottom: 1px solid #d0d7de;
   padding: .6rem 0; display: flex; flex-wrap: wrap; gap: .4rem 1.1rem; align-items: center;
@@ -204,6 +270,7 @@ body { margin-top: 0; }
 #link { color: #9a6700; }
 #banner { margin: 1rem 0; padding: .6rem 1rem; border-radius: 6px; background: #dafbe1; color: #116329;
   font: 600 15px/1.4 system-ui, sans-serif; }
+#banner.stopped { background: #fff8c5; color: #9a6700; }
 #sections { margin: 1rem 0; font: 14px/1.5 system-ui, sans-serif; color: #57606a; }
 #sections li.writing { color: #0b5fad; font-weight: 600; }
 #sections li.done { color: #1f2328; }
@@ -212,6 +279,7 @@ body { margin-top: 0; }
 #sections li.done::marker { content: "●  "; }
 #doc { margin-top: 1.5rem; }
 """
+PAGE_CSS = DOCUMENT_CSS + _BAR_CSS
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -222,7 +290,7 @@ _PAGE = """<!DOCTYPE html>
 <style>$CSS</style>
 </head>
 <body>
-<header id="bar"><span id="phase">connecting</span><span id="words"></span>
+<header id="bar">$BACK<span id="phase">connecting</span><span id="words"></span>
 <progress id="meter" max="1" value="0" hidden></progress><span id="rate"></span><span id="eta"></span>
 <span id="note"></span><span id="link"></span></header>
 <div id="banner" hidden></div>
@@ -265,8 +333,11 @@ stream.addEventListener("status", (e) => {
     li.textContent = x.title + (x.budget ? "  " + number(x.words) + " / " + number(x.budget) : "");
     return li;
   }));
+  const stopped = s.phase === "failed" || s.phase === "cancelled";  // a batch job that ended unfinished
   $("banner").hidden = !s.finished;
-  $("banner").textContent = "Finished: " + number(s.words) + " words";
+  $("banner").className = stopped ? "stopped" : "";
+  $("banner").textContent = stopped ? "Stopped (" + s.phase + "): " + number(s.words) + " words kept"
+    : "Finished: " + number(s.words) + " words";
 });
 stream.addEventListener("done", () => { stream.close(); $("link").textContent = ""; });
 stream.onopen = () => { $("link").textContent = ""; };
