@@ -76,6 +76,20 @@ def test_binary_files_are_skipped_with_one_warning(tmp_path: Path) -> None:
     assert warnings == ["--source .: skipped binary files: blob.dat, pic.png, zip.zip"]
 
 
+def test_a_word_document_is_read_as_its_text(tmp_path: Path) -> None:
+    pytest.importorskip("docx")
+    from docgen.markdown.docx_output import markdown_to_docx
+
+    memo = markdown_to_docx("# Memo\n\nRevenue rose 4% in Q3.\n\n- north: up\n- south: flat\n", title="Memo",
+                            toc=False)
+    _tree(tmp_path, {"memo.docx": memo, "old.docx": b"PK\x03\x04 a Word file that is not one"})
+    files, warnings = read_sources(["."], base=tmp_path)
+    assert [(f.path, f.text) for f in files] == [("memo.docx", "# Memo\n\nRevenue rose 4% in Q3.\n\n- north: up\n"
+                                                                "- south: flat\n")]
+    assert files[0].bytes == len(memo) and files[0].sha256 == hashlib.sha256(memo).hexdigest()
+    assert warnings == ["--source .: skipped .docx files: not a Word document: old.docx"]
+
+
 def test_bytes_that_are_not_utf8_are_replaced_with_a_warning(tmp_path: Path) -> None:
     _tree(tmp_path, {"latin.txt": "café olé\n".encode("latin-1")})
     files, warnings = read_sources(["latin.txt"], base=tmp_path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hmac
+import io
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from docgen.cli.meter import _eta as eta_seconds
 from docgen.cli.preview_page import Channel, DocumentChannel, PreviewState
 from docgen.errors import UsageError
 from docgen.inputs.prompt import slugify
+from docgen.markdown.docx_text import DocxUnreadable, docx_to_markdown
 from docgen.markdown.finish import OutputFormat
 from docgen.markdown.html_text import html_to_text
 from docgen.markdown.outline import parse_outline
@@ -225,8 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
 # -- following the files of a run ------------------------------------------------------
 
 
-def _read(name: str | Path, *, folder: int | None = None) -> str | None:
-    """A regular file's text, None when it is missing; never through a link; a torn last character left out."""
+def _read(name: str | Path, *, folder: int | None = None, docx: bool = False) -> str | None:
+    """A regular file's text, None when it is missing; never through a link; a torn last character left out.
+    With ``docx``, the Word document's text as Markdown, or a note of why it cannot be read."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
     except OSError:
@@ -235,6 +238,11 @@ def _read(name: str | Path, *, folder: int | None = None) -> str | None:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             return None
         data = f.read(MAX_READ)
+    if docx:
+        try:
+            return docx_to_markdown(io.BytesIO(data))
+        except DocxUnreadable as exc:
+            return f"_{Path(name).name} cannot be shown here: {exc}._\n"
     return data[: utf8_complete_length(data)].decode("utf-8", "replace")
 
 
@@ -258,7 +266,7 @@ def state_from_files(output: Path) -> PreviewState:
             return _sections(output, folder)
         finally:
             os.close(folder)
-    final = _read(output)
+    final = _read(output, docx=OutputFormat.for_path(output).kind == "docx")
     if final is None or journal is not None:  # a journal left: the run has still to remove it
         return PreviewState(phase="waiting" if journal is None else "finishing", title=title)
     text = html_to_text(final) if OutputFormat.for_path(output).kind == "html" else final

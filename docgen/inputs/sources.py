@@ -7,7 +7,8 @@ read. Symlinked folders are followed once each, so a link loop ends.
 
 Binary files (a NUL byte in the first 8 KB, or a known binary suffix) are skipped and bytes that
 are not UTF-8 are replaced, each with one warning per ``--source`` and kind. HTML is read as text,
-its headings kept as ``#`` lines. Line endings become ``\\n``: line numbers match an editor's.
+its headings kept as ``#`` lines; a Word .docx as the Markdown of its text (the ``docx`` extra).
+Line endings become ``\\n``: line numbers match an editor's.
 
 ``.gitignore`` patterns are matched by pathspec (MPL-2.0, pure Python, no dependencies, already
 required by mypy): its ``GitIgnoreSpec`` follows git on ``**``, anchoring, folder-only patterns
@@ -19,6 +20,7 @@ from __future__ import annotations
 import codecs
 import glob
 import hashlib
+import io
 import os
 import stat
 import sys
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from docgen.errors import UsageError
+from docgen.markdown.docx_text import DocxUnreadable, docx_to_markdown
 from docgen.markdown.html_text import html_to_text
 
 if TYPE_CHECKING:
@@ -239,7 +242,8 @@ def _read_once(
     path: str, shown: str, *, named: bool, seen: set[tuple[int, int]], notes: _Notes, max_bytes: int
 ) -> SourceFile | None:
     """The file at ``path`` as text, or None when it was read before, is binary or cannot be read."""
-    if os.path.splitext(path)[1].lower() in _BINARY_SUFFIXES:
+    docx = os.path.splitext(path)[1].lower() == ".docx"
+    if os.path.splitext(path)[1].lower() in _BINARY_SUFFIXES and not docx:
         notes.add("skipped binary files", shown)
         return None
     try:
@@ -255,7 +259,17 @@ def _read_once(
             raise _unreadable(shown, exc) from None
         notes.add("skipped unreadable files", shown)
         return None
-    return _text_file(shown, *read, notes)
+    return _word_file(shown, *read, notes) if docx else _text_file(shown, *read, notes)
+
+
+def _word_file(shown: str, raw: bytes, size: int, sha256: str, notes: _Notes) -> SourceFile | None:
+    """A .docx as the Markdown of its text (python-docx, the ``docx`` extra), or None with a note."""
+    try:
+        text = docx_to_markdown(io.BytesIO(raw))
+    except DocxUnreadable as exc:
+        notes.add(f"skipped .docx files: {exc}", shown)
+        return None
+    return SourceFile(path=shown, text=text, bytes=size, sha256=sha256)
 
 
 def _read(
