@@ -9,7 +9,6 @@ from docgen.cli.batch_command import batch
 from docgen.cli.context import AppState
 from docgen.cli.info_commands import check, config_command, models, templates
 from docgen.cli.write_commands import outline, preview, write
-from docgen.inputs.config import find_config
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -22,6 +21,8 @@ def cli(ctx: click.Context) -> None:
     Settings come from flags, then environment variables, then ./docgen.toml or
     [tool.docgen] in ./pyproject.toml (see `docgen config`).
     """
+    from docgen.inputs.config import find_config
+
     config = find_config()
     for warning in config.warnings:
         click.echo(f"docgen: warning: {warning}", err=True)

@@ -21,7 +21,6 @@ from docgen.cli.context import (
 from docgen.cli.engine import server_for
 from docgen.cli.options import cost_options, robustness_options, server_options
 from docgen.errors import BatchError
-from docgen.inputs.manifest import batch_specs, load_manifest, parse_shard, shard
 
 if TYPE_CHECKING:
     from docgen.cli.batch_preview import BatchPreview
@@ -69,6 +68,7 @@ def batch(ctx: click.Context, /, manifest: Path, **opts: Any) -> None:
     """Write every document of a TOML manifest; re-runs redo only what is unfinished."""
     from docgen.cli.meter import BatchMeter
     from docgen.cli.summary import batch_table
+    from docgen.inputs.manifest import batch_specs, load_manifest, parse_shard, shard
     from docgen.write.batch import BatchInterrupted, run_batch, write_report
     from docgen.write.progress import Cancelled
 

@@ -17,18 +17,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from docgen.inputs.config import ProjectConfig
-from docgen.inputs.prompt import Prompt, build_prompt, parse_vars
-from docgen.inputs.sources import SourceFile
-
-if TYPE_CHECKING:  # these bring httpx, which --help, --version and --dry-run never need
+if TYPE_CHECKING:  # imported where used: --help and --version need none of them, --dry-run no httpx
     from docgen.cli.meter import Meter
+    from docgen.inputs.config import ProjectConfig
+    from docgen.inputs.prompt import Prompt
+    from docgen.inputs.sources import SourceFile
     from docgen.write.endpoints import Endpoints
+
+
+def _no_config() -> ProjectConfig:
+    from docgen.inputs.config import ProjectConfig
+
+    return ProjectConfig()
 
 
 @dataclass
 class AppState:
-    config: ProjectConfig = field(default_factory=ProjectConfig)
+    config: ProjectConfig = field(default_factory=_no_config)
     partial: str | None = None  # the partial file or sections folder of the run, for the re-run hint
     kept_note: str | None = None  # where the text went instead, when there is no partial to continue (-o -)
     json_errors: bool = False  # --json: a failure is also an error object on stdout
@@ -52,6 +57,8 @@ def template_search() -> tuple[Path, ...]:
 
 def prompt_from(opts: dict[str, Any]) -> Prompt:
     """The filled template of a command's options (every variable problem reported at once)."""
+    from docgen.inputs.prompt import build_prompt, parse_vars
+
     return build_prompt(
         template=opts["template"],
         topic=opts["topic"],

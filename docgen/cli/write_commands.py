@@ -25,13 +25,8 @@ from docgen.cli.context import (
     sources_from,
     template_search,
 )
-from docgen.cli.dry_run import dry_run_messages
 from docgen.cli.engine import LOCAL_URL, server_for, uses_local
 from docgen.cli.options import cost_options, generation_options, longform_options, robustness_options, server_options
-from docgen.inputs.jobs import job_spec
-from docgen.inputs.prompt import output_path, sampling_for, slugify
-from docgen.markdown.finish import OutputFormat
-from docgen.write.mirror import Mirror  # no httpx in it: fine for --dry-run
 
 if TYPE_CHECKING:
     from docgen.cli.preview import LiveFeed, PreviewServer, PreviewState
@@ -63,6 +58,12 @@ if TYPE_CHECKING:
 @cost_options
 def write(**opts: Any) -> None:
     """Write a document: stream the model's reply to a file, chunk by chunk."""
+    from docgen.cli.dry_run import dry_run_messages
+    from docgen.inputs.jobs import job_spec
+    from docgen.inputs.prompt import output_path
+    from docgen.markdown.finish import OutputFormat
+    from docgen.write.mirror import Mirror  # no httpx in it: fine for --dry-run
+
     app_state().json_errors = opts["as_json"]
     _topic_from_argument(opts)
     settle_endpoints(opts)
@@ -161,6 +162,8 @@ def write(**opts: Any) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def outline(**opts: Any) -> None:
     """Write only the outline, to edit and then pass to `docgen write --outline FILE`."""
+    from docgen.inputs.jobs import job_spec
+    from docgen.inputs.prompt import output_path, slugify
     from docgen.write.outline_plan import write_outline_file
 
     _topic_from_argument(opts)
@@ -236,6 +239,8 @@ def _topic_from_argument(opts: dict[str, Any]) -> None:
 
 
 def sampling_from(opts: dict[str, Any]) -> dict[str, Any]:
+    from docgen.inputs.prompt import sampling_for
+
     return sampling_for(
         temperature=opts["temperature"],
         max_tokens=opts["max_tokens"],

@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from docgen.errors import UsageError
-from docgen.markdown.docx_text import DocxUnreadable, docx_to_markdown
-from docgen.markdown.html_text import html_to_text
 
 if TYPE_CHECKING:
     from pathspec import GitIgnoreSpec
@@ -264,6 +262,8 @@ def _read_once(
 
 def _word_file(shown: str, raw: bytes, size: int, sha256: str, notes: _Notes) -> SourceFile | None:
     """A .docx as the Markdown of its text (python-docx, the ``docx`` extra), or None with a note."""
+    from docgen.markdown.docx_text import DocxUnreadable, docx_to_markdown
+
     try:
         text = docx_to_markdown(io.BytesIO(raw))
     except DocxUnreadable as exc:
@@ -322,6 +322,8 @@ def _text_file(shown: str, raw: bytes, size: int, sha256: str, notes: _Notes) ->
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if shown.lower().endswith(_HTML_SUFFIXES):
+        from docgen.markdown.html_text import html_to_text
+
         text = html_to_text(text)
     return SourceFile(path=shown, text=text, bytes=size, sha256=sha256)
 

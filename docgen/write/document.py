@@ -11,7 +11,6 @@ from typing import Any
 from docgen.errors import OutputError, OutputExistsError, ResumeError
 from docgen.inputs.grounding import Given, cited, sources_section
 from docgen.inputs.jobs import DocumentJob
-from docgen.markdown.ending import clean_ending, drop_trailing_headings
 from docgen.markdown.finish import OutputFormat, finish_markdown
 from docgen.markdown.scan import MarkdownScanner
 from docgen.markdown.wordcount import count_words
@@ -239,6 +238,8 @@ def finish_document(
     words = watch.words
     note = ""
     if cut or heading:
+        from docgen.markdown.ending import clean_ending, drop_trailing_headings  # markdown-it-py, when needed
+
         kept, note = clean_ending(text) if cut else drop_trailing_headings(text)
         if kept != text:
             text, words = kept, count_words(kept)

@@ -12,7 +12,6 @@ from docgen.server.session import Session
 from docgen.write.document import WriteResult, write_document
 from docgen.write.files import check_writable, sidecar
 from docgen.write.mirror import Mirror
-from docgen.write.outline_mode import write_longform
 from docgen.write.output_state import OutputState
 from docgen.write.progress import ProgressCallback, ignore_progress
 
@@ -68,6 +67,8 @@ def write_job(
     elif mirror is not None:
         raise UsageError("-o - writes one reply chain", hint="give -o FILE for outline mode, or --outline none")
     else:
+        from docgen.write.outline_mode import write_longform  # markdown-it-py: loaded for outline runs only
+
         result = write_longform(session=session, job=job, existing=existing, on_progress=on_progress)
     if track:
         state.record(key, spec.output_fingerprint(job))

@@ -23,7 +23,6 @@ import math
 import re
 from dataclasses import dataclass
 
-from docgen.markdown.ending import clean_ending
 from docgen.markdown.wordcount import count_words
 
 START_TOKENS_PER_WORD = 1.3  # low on purpose: an early reply falls short rather than runs over
@@ -81,6 +80,8 @@ def sentence_end_at(text: str) -> int | None:
 def short_clean_prefix(text: str, target: int) -> str | None:
     """The text up to its last clean ending when that prefix is short of ``target``; None when the
     text ends cleanly, or cutting leaves it long enough, or the clean ending is not a prefix."""
+    from docgen.markdown.ending import clean_ending  # markdown-it-py: loaded only when a text is cut
+
     kept, note = clean_ending(text)
     kept = kept.rstrip()
     if not note or not text.startswith(kept) or count_words(kept) >= SHORT * target:

@@ -233,7 +233,7 @@ class _Chain:
         if self.recuts >= MAX_RECUTS or self.replies > self.session.policy.max_continuations:
             return None
         cut = short_clean_prefix(self.doc.read_all(), target)
-        if cut is None:
+        if cut is None or "\ufffd" in cut:  # a replaced byte would put the cut at the wrong offset
             return None
         self.recuts += 1  # what was cut never reaches the document: no warning, the result is what counts
         self.doc.truncate(len(cut.encode("utf-8", "surrogatepass")))
