@@ -10,14 +10,18 @@ cutting a good document is worse than letting a loop run a little longer:
    fences and lines without words (but headings: SmolLM2 wrote "### **### **" forty times) are data, not
    prose, so a table of 60 identical rows never fires. A
    cycle with >= 25 characters or >= 5 words of prose is a loop at 3 copies, a shorter one (a heading) at
-   6 in a row. Lines equal but for their first number ("Step 12: ...") need 2 copies more: counting
-   loops are real, but so are lists of versions. Code lines with words need 12 copies.
+   6 in a row. Lines equal but for their first number in their first 120 characters ("Step 12: ...")
+   need 2 copies more: counting loops are real, but so are lists of versions. Code lines with words
+   need 12 copies.
 2. Repeats inside a line. Every 256 characters the end of the line (at most 4,000 characters) is tested
    for a period: earlier occurrences of its last 12 characters give candidates, checked by slice
    comparison at C speed. A unit as long as above (with >= 3 real words) is a loop at 3 copies, one of
    >= 2 real words at 8 ("0, 0, 0" and "no, no" never). Table rows need 8 copies whatever the unit.
 3. Near-loops, the same few sentences reshuffled: of the last 24 prose sentences of >= 5 words, at most
-   8 distinct, the newest one a repeat.
+   8 distinct, the newest one a repeat. A count per sentence in the window keeps a new sentence O(1).
+
+Every character of every reply passes through here, so the per-line and per-sentence work is kept to
+a few C-level string and regex calls (measured on the 200,000-word benchmark: see benchmarks/README.md).
 
 The cut keeps the first copy: at the line start of the second copy for line cycles, else at the next
 sentence (or word) start inside the second copy.
@@ -44,11 +48,12 @@ _SENTENCE_END = re.compile(r"[.!?]+(?=\s)")
 _SENTENCE_START = re.compile(r"(?<=[.!?]\s)\S")
 _WORD_START = re.compile(r"(?<=\s)\S")
 _NUMBER = re.compile(r"\d+")
+_NUMBER_WITHIN = 120  # characters of a line searched for the number a counting loop changes
 _ODD_SPACE = re.compile(r"[^\S ]| {2}")  # whitespace that " ".join(s.split()) would change
 _FOUR_WORDS = re.compile(rf"(?:(?<!{_LETTER}){_LETTER}{{2,}}(?!{_LETTER}).*?){{4}}", re.S)  # 4 _WORD matches
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slow to make, and there is one per line
 class _Line:
     keys: tuple[str, str]  # the line with whitespace collapsed; the same with its first number masked
     start: int
@@ -110,6 +115,7 @@ class LoopDetector:
         self._buf_len = 0
         self._fence = ""  # what opened the code fence or HTML comment we are in
         self._lines: deque[_Line] = deque(maxlen=_MAX_CYCLE + 1)
+        self._keys: tuple[deque[str], ...] = (deque(maxlen=_MAX_CYCLE), deque(maxlen=_MAX_CYCLE))  # per key kind
         self._runs = ([0] * (_MAX_CYCLE + 1), [0] * (_MAX_CYCLE + 1))  # per key kind and cycle length
         self._second: tuple[list[_Line | None], ...] = ([None] * (_MAX_CYCLE + 1), [None] * (_MAX_CYCLE + 1))
         self._sentences: deque[tuple[str, int]] = deque(maxlen=_SENTENCES)
@@ -177,7 +183,8 @@ class LoopDetector:
             data = bool(fence or self._fence) or stripped.startswith(("|", "<")) or not (worded or heading)
             chars, words = (0, 0) if data else (len(key), key.count(" ") + 1)
             code = worded and not fence and self._fence not in ("", "<!--")
-            masked = _NUMBER.sub("#", key, count=1)
+            number = _NUMBER.search(key, 0, _NUMBER_WITHIN)  # "Step 12:", "Day 3 -": counters come early
+            masked = key[: number.start()] + "#" + key[number.end() :] if number else key
             self._add_line(_Line((key, masked), self._line_start, stripped, chars, words, code))
         if "<!--" in (fence, self._fence) and self._fence in ("", "<!--"):  # a comment ends on any line
             self._fence = "" if "-->" in stripped else "<!--"
@@ -188,23 +195,24 @@ class LoopDetector:
         self._pieces, self._buf_len = [], 0
 
     def _add_line(self, line: _Line) -> None:
-        before = list(self._lines)
-        self._lines.append(line)
-        lines = list(self._lines)
+        lines = self._lines
+        lines.append(line)
+        n = len(lines)
         for kind, runs in enumerate(self._runs):
-            key = line.keys[kind]
-            if not any(runs) and all(key != x.keys[kind] for x in before):
-                continue  # no run going and nothing to start one: every count stays 0
-            for p in range(1, _MAX_CYCLE + 1):
-                runs[p] = runs[p] + 1 if len(lines) > p and line.keys[kind] == lines[-1 - p].keys[kind] else 0
-                if runs[p] == 1:
-                    self._second[kind][p] = line
+            key, before = line.keys[kind], self._keys[kind]  # ``before``: the keys of the last 8 lines
+            if any(runs) or key in before:  # else no run is going and nothing starts one: the counts stay 0
+                for p in range(1, _MAX_CYCLE + 1):
+                    runs[p] = runs[p] + 1 if n > p and key == lines[-1 - p].keys[kind] else 0
+                    if runs[p] == 1:
+                        self._second[kind][p] = line
+            before.append(key)
         for p in range(1, _MAX_CYCLE + 1):
             if self._runs[0][p] < 2 * p and self._runs[1][p] < 2 * p:
                 continue  # fewer than 3 copies of any cycle of p lines: nothing can fire
-            chars, words = sum(x.chars for x in lines[-p:]), sum(x.words for x in lines[-p:])
+            last = list(lines)[-p:]
+            chars, words = sum(x.chars for x in last), sum(x.words for x in last)
             needed = _LONG_COPIES if _is_long(chars, words) else _SHORT_LINE_COPIES
-            if not chars and any(x.code for x in lines[-p:]):
+            if not chars and any(x.code for x in last):
                 chars, needed = 1, _CODE_COPIES  # code repeats itself more than prose does
             for kind, runs in enumerate(self._runs):
                 if any(p % q == 0 and runs[q] >= runs[p] for q in range(1, p)):
@@ -241,29 +249,28 @@ class LoopDetector:
         ends = [m.end() for m in _SENTENCE_END.finditer(text, scan_from)]
         if final:
             ends.append(len(text))
-        for end in ends:
+        window, counts = self._sentences, self._sentence_counts  # the window's sentences, and a count of each
+        for end in ends:  # one pass per sentence of the whole reply: kept tight
             if end <= start:
                 continue
             raw, start = text[start:end], end
-            sentence = raw.strip()  # whitespace collapsed, as for lines
-            if _ODD_SPACE.search(sentence):
-                sentence = " ".join(sentence.split())
+            sentence = raw.strip()  # a repeat repeats its spacing too: no need to collapse it, as lines do
             # a sentence of 5 words or more, 4 of them real words, is prose
-            if sentence.count(" ") >= _LONG_WORDS - 1 and _FOUR_WORDS.search(sentence):
-                self._add_sentence(sentence, buf + end - len(raw.lstrip()))
+            if sentence.count(" ") < _LONG_WORDS - 1 or not _FOUR_WORDS.search(sentence):
+                continue
+            if len(window) == _SENTENCES:
+                gone = window[0][0]
+                if counts[gone] == 1:
+                    del counts[gone]
+                else:
+                    counts[gone] -= 1
+            window.append((sentence, buf + end - len(raw.lstrip())))
+            seen = counts[sentence] = counts.get(sentence, 0) + 1
+            if seen > 1 and len(window) == _SENTENCES and len(counts) <= _MAX_DISTINCT:
+                self._near_loop()  # a repeat, in a window of few distinct sentences
         self._sent_from = buf + start
 
-    def _add_sentence(self, sentence: str, offset: int) -> None:
-        counts = self._sentence_counts  # of the sentences in the window: most sentences are new, O(1)
-        if len(self._sentences) == _SENTENCES:
-            gone = self._sentences[0][0]
-            counts[gone] -= 1
-            if not counts[gone]:
-                del counts[gone]
-        self._sentences.append((sentence, offset))
-        counts[sentence] = counts.get(sentence, 0) + 1
-        if counts[sentence] < 2 or len(self._sentences) < _SENTENCES or len(counts) > _MAX_DISTINCT:
-            return
+    def _near_loop(self) -> None:
         texts = [s for s, _ in self._sentences]
         repeats = [s in texts[:i] for i, s in enumerate(texts)]
         for i, (s, at) in enumerate(self._sentences):
