@@ -131,8 +131,9 @@ def test_dry_run_shows_what_goes_where(notes: Path, docgen: Any) -> None:
     assert "[1] notes/q3.md, lines 1-3" in out and "given: every file whole" in out
 
 
-def test_outline_sections_each_get_their_own_passages(tmp_path: Path, serve: Any, docgen: Any,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def handbook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of two long notes and an outline of two sections, one per note; the outline's path."""
     monkeypatch.chdir(tmp_path)
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -143,11 +144,18 @@ def test_outline_sections_each_get_their_own_passages(tmp_path: Path, serve: Any
     plan = tmp_path / "plan.md"
     plan.write_text("# Handbook\n\n## Billing\nHow invoices are sent.\n\n_Budget: 100 words_\n\n"
                     "## Hiring\nHow many engineers were hired, and where.\n\n_Budget: 100 words_\n", encoding="utf-8")
-    server = serve(Script(document="unused", documents={
-        "Now write section 1 of 2": "Invoices go out on Mondays [1].\n",
-        "Now write section 2 of 2": "Nine engineers joined [3].\n",
-    }))
-    code, out, err = docgen("write", "Company handbook", "--source", "docs", "--outline", str(plan), "-o", "h.md",
+    return plan
+
+
+HANDBOOK_SECTIONS = {
+    "Now write section 1 of 2": "Invoices go out on Mondays [1].\n",
+    "Now write section 2 of 2": "Nine engineers joined [3].\n",
+}
+
+
+def test_outline_sections_each_get_their_own_passages(handbook: Path, serve: Any, docgen: Any) -> None:
+    server = serve(Script(document="unused", documents=dict(HANDBOOK_SECTIONS)))
+    code, out, err = docgen("write", "Company handbook", "--source", "docs", "--outline", str(handbook), "-o", "h.md",
                             "--base-url", server.base_url, "--context-window", "2048", "--json")
     assert code == 0, err
     prompts = [c["body"]["messages"][-1]["content"] for c in server.recorder.chats]
@@ -161,24 +169,12 @@ def test_outline_sections_each_get_their_own_passages(tmp_path: Path, serve: Any
     assert "## Sources" in text and "docs/billing.md" in text.split("## Sources")[1]
 
 
-def test_a_rerun_outline_reports_the_sources_of_sections_written_before(tmp_path: Path, serve: Any, docgen: Any,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    filler = "\n\n".join(f"Paragraph {k} on general company matters, culture and plans." for k in range(60))
-    (docs / "billing.md").write_text(f"# Billing\n\nInvoices are sent on the first Monday.\n\n{filler}\n",
-                                     encoding="utf-8")
-    (docs / "hiring.md").write_text(f"# Hiring\n\nWe hired nine engineers in Berlin.\n\n{filler}\n", encoding="utf-8")
-    plan = tmp_path / "plan.md"
-    plan.write_text("# Handbook\n\n## Billing\nHow invoices are sent.\n\n_Budget: 100 words_\n\n"
-                    "## Hiring\nHow many engineers were hired, and where.\n\n_Budget: 100 words_\n", encoding="utf-8")
-    script = Script(document="unused", documents={
-        "Now write section 1 of 2": "Invoices go out on Mondays [1].\n",
-        "Now write section 2 of 2": "Nine engineers joined [3].\n",
-    }, fail_on={"Now write section 2 of 2": Fault("status", status=401)})
+def test_a_rerun_outline_reports_the_sources_of_sections_written_before(handbook: Path, serve: Any,
+                                                                        docgen: Any) -> None:
+    script = Script(document="unused", documents=dict(HANDBOOK_SECTIONS),
+                    fail_on={"Now write section 2 of 2": Fault("status", status=401)})
     server = serve(script)
-    args = ("write", "Company handbook", "--source", "docs", "--outline", str(plan), "-o", "h.md",
+    args = ("write", "Company handbook", "--source", "docs", "--outline", str(handbook), "-o", "h.md",
             "--base-url", server.base_url, "--context-window", "2048", "--json")
     code, _, err = docgen(*args)
     assert code != 0 and not Path("h.md").exists(), err  # section 1 written, section 2 refused
