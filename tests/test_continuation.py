@@ -19,6 +19,7 @@ from docgen.server.continuation import (
     continuation_request,
     from_boundary,
     mode_for_server,
+    seam_separator,
     tail_begin,
 )
 
@@ -315,3 +316,24 @@ def test_continuation_request_leaves_the_messages_alone(mode: str) -> None:
 )
 def test_mode_for_server(owned_by: str, mode: str) -> None:
     assert mode_for_server(owned_by) == mode
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "paragraph", "separator"),
+    [
+        ('trees and nature."', "The document grew.", True, "\n\n"),  # a develop turn after a full stop
+        ("the end.", "Then came more.", False, " "),  # a continuation turn after a full stop
+        ("first, second,", "third and fourth.", True, " "),  # mid-sentence: a space, never a paragraph
+        ("as follows:", "**bold** start", False, " "),
+        ("the power of", "human ingenuity.", False, ""),  # may be mid-word: left alone
+        ("inge", "nuity and more.", False, ""),
+        ("version 3.", "5 came later.", False, ""),  # a number may go on after its point
+        ("the end.", " Then more.", True, ""),  # the reply brought its own space
+        ("the end.\n", "Then more.", True, ""),
+        ("Text.\n\n## Part 1", "Inki87 wrote.", True, "\n\n"),  # a heading the model ended on is complete
+        ("Text.\n\n## Part 1", "0 and more.", False, ""),  # cut off there: it may go on
+        ("", "Start.", True, ""),
+    ],
+)
+def test_seam_separator(before: str, after: str, paragraph: bool, separator: str) -> None:
+    assert seam_separator(before, after, paragraph=paragraph) == separator

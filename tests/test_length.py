@@ -61,6 +61,21 @@ def test_a_model_that_stops_short_is_asked_to_develop(tmp_path: Path, serve, doc
     assert out.read_text(encoding="utf-8").startswith(short)
 
 
+def test_a_new_turn_that_starts_against_the_text_gets_a_separator(tmp_path: Path, serve, docgen) -> None:
+    """SmolLM2, asked to develop, began right after the last full stop: 'nature."The document ...'."""
+    short = prose(120, seed=2)
+    short = short[: short.rindex(".") + 1]  # it stopped after a full stop
+    rest = prose(600, seed=3).removeprefix("# A history of print\n\n")
+    # the scripted model goes on right against the text; once docgen put a break there, the text it continues has it
+    model = (short + rest, short + "\n\n" + rest)
+    server = serve(Script(document=short, documents={"Continue it exactly": model}, flavour="openai"))
+    out = tmp_path / "doc.md"
+    code, _, err = _write(docgen, server, out, "--words", "500")
+    assert code == 0, err
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith(short + "\n\n" + rest[:200]), text[len(short) - 40 : len(short) + 40]
+
+
 def test_a_short_document_the_model_will_not_develop_is_reported_honestly(tmp_path: Path, serve, docgen) -> None:
     server = serve(Script(document=prose(120, seed=4)))
     code, summary, err = _write(docgen, server, tmp_path / "doc.md", "--words", "500")

@@ -441,7 +441,8 @@ def test_a_finished_word_document_is_shown_as_its_text(tmp_path: Path) -> None:
     (tmp_path / "report.docx").write_bytes(markdown_to_docx(md, title="Report", toc=False))
     state = state_from_files(tmp_path / "report.docx")
     assert state.finished and state.phase == "done"
-    assert state.text == "# Report\n\nIntro.\n\n## Sales\n\n- up 4%\n- down 2%\n\n| region | sales |\n| --- | --- |\n| north | 12 |\n"
+    assert state.text == ("# Report\n\nIntro.\n\n## Sales\n\n- up 4%\n- down 2%\n\n"
+                          "| region | sales |\n| --- | --- |\n| north | 12 |\n")
     (tmp_path / "broken.docx").write_bytes(b"PK\x03\x04 not really a zip")
     state = state_from_files(tmp_path / "broken.docx")
     assert state.finished and "cannot be shown here: not a Word document" in state.text

@@ -18,6 +18,7 @@ again before the new text. vllm and prefix continuations are written as they com
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 MODES = ("auto", "vllm", "prefill", "prefix", "instruct")
@@ -126,6 +127,28 @@ def mode_for_server(owned_by: str) -> str:
     if owner in ("llamacpp", "llama.cpp"):
         return "prefill"
     return "instruct"
+
+
+_WORD_BOUNDARY = re.compile(r"[.!?…,;:][\"'”’)\]*_]*\Z")  # punctuation that a space always follows
+_SENTENCE_DONE = re.compile(r"[.!?…][\"'”’)\]*_]*\Z")
+
+
+def seam_separator(before: str, after: str, *, paragraph: bool) -> str:
+    """What goes between the text so far and an instruct-mode reply that starts right against it.
+
+    A model asked in a new turn to continue starts with a word, not the space before it, and
+    SmolLM2 glued sentences (``nature."The document``). Only after punctuation that a space
+    always follows, and before a letter or an opening mark, is a separator certain: elsewhere
+    the reply may be finishing a word or a number. With ``paragraph`` (a model asked to develop
+    a text it ended itself), a reply after a sentence end or a heading starts a new paragraph.
+    ``before`` is the end of the text, its last line at least."""
+    if not before or not after or before[-1].isspace() or after[0].isspace():
+        return ""
+    if paragraph and before.rpartition("\n")[2].startswith("#"):
+        return "\n\n"  # the model ended on a heading, so it is complete: the text goes under it
+    if not _WORD_BOUNDARY.search(before) or not (after[0].isalpha() or after[0] in "\"'“‘([*_#-"):
+        return ""
+    return "\n\n" if paragraph and _SENTENCE_DONE.search(before) else " "
 
 
 class OverlapTrimmer:

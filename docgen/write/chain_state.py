@@ -74,6 +74,7 @@ class Reply:
     events: int = 0  # content events received: about one token each
     text: list[str] = field(default_factory=list)
     crossed: str = ""  # text written since ``stop_words`` was passed
+    seam: str = ""  # the text's last characters, when the reply is a new turn that may start against them
 
 
 def prompt_estimate(body: dict[str, Any]) -> int:

@@ -30,6 +30,7 @@ from docgen.server.continuation import (
     continuation_request,
     develop_instruction,
     repetition_penalties,
+    seam_separator,
     tail_begin,
 )
 from docgen.server.request import chat_body
@@ -224,15 +225,13 @@ class _Chain:
         return None
 
     def _recut(self, finish: str) -> str | None:
-        """Write on when a text stopped mid-writing would be cut back to its last clean ending far short of
-        the target (a model that ran on without a sentence end): the file is cut there now and the chain
-        writes on from it, at most MAX_RECUTS times. None when the ending is fine as it is."""
-        target = self.budget.target
-        if target is None or finish not in ("length", "target", "loop") or self.start or self.word_limit is not None:
-            return None  # a text the model ended (or a filter) is not written on; a section's end is the document's
-        if self.recuts >= MAX_RECUTS or self.replies > self.session.policy.max_continuations:
+        """Write on from the last clean ending when the final cut would leave the text far short (a model that
+        ran on without a sentence end), at most MAX_RECUTS times; not a text the model ended, nor a section."""
+        target, policy = self.budget.target, self.session.policy
+        ok = finish in ("length", "target", "loop") and not self.start and self.word_limit is None and target
+        if not ok or self.recuts >= MAX_RECUTS or self.replies > policy.max_continuations:
             return None
-        cut = short_clean_prefix(self.doc.read_all(), target)
+        cut = short_clean_prefix(self.doc.read_all(), target or 0)
         if cut is None or "\ufffd" in cut:  # a replaced byte would put the cut at the wrong offset
             return None
         self.recuts += 1  # what was cut never reaches the document: no warning, the result is what counts
@@ -267,8 +266,7 @@ class _Chain:
         cap = budget.reply_cap(words, closing=kind == "close")
         if self.word_limit is not None:
             cap = budget.tokens_for(max(0, self.word_limit - words) + 20)
-        # the window matters once a tail goes back, or once the server said a request did not fit; a window
-        # already known (given, or asked for the sources) sizes the first request too
+        # the window matters once a tail goes back or a request did not fit; one known already sizes the first too
         asked = doc.size > self.start or self.reply_limit
         window = self.session.context_window() if asked else self.session.known_context_window()
         while True:
@@ -298,7 +296,8 @@ class _Chain:
             hard_words = (stop_words or 0) + closing_words(budget.target) // 2 + 10
         before = doc.read_tail(LOOP_CONTEXT, start=self.start) if doc.size > self.start else ""
         loops = LoopDetector(text_before=before)
-        return Reply(kind, body, trimmer, stop_words, hard_words, loops, doc.size, words)
+        seam = before[-200:] if trimmer is not None and not trimmer.whole_only else ""  # instruct: a new turn
+        return Reply(kind, body, trimmer, stop_words, hard_words, loops, doc.size, words, seam=seam)
 
     def _stream(self, reply: Reply, progress: Progress, on_progress: ProgressCallback) -> ReplyOutcome:
         tokens_before = progress.tokens
@@ -308,8 +307,7 @@ class _Chain:
                 text = reply.trimmer.feed(text)
                 if not text:
                     return
-            self._append(reply, text)
-            reply.loops.feed(text)
+            reply.loops.feed(self._append(reply, text))
             if reply.loops.loop_start is not None:
                 raise Stop("loop")
             words = self.watcher.words
@@ -357,11 +355,15 @@ class _Chain:
             raise StreamError(f"the server stopped the reply with finish_reason {outcome.finish_reason!r}")
         return outcome
 
-    def _append(self, reply: Reply, text: str) -> None:
+    def _append(self, reply: Reply, text: str) -> str:
+        """Write ``text`` (after the separator a new turn's first text needs); return what was written."""
+        if text and reply.seam and not reply.text:
+            text = seam_separator(reply.seam, text, paragraph=reply.kind == "develop") + text
         if text:
             self.doc.append(text)
             self.watcher.add(text)
             reply.text.append(text)
+        return text
 
     def _drop_loop(self, reply: Reply) -> None:
         """Cut the file back to where the reply's loop began, and recount what is left."""
