@@ -304,8 +304,17 @@ def test_a_reply_of_only_reasoning_cut_at_length_is_not_continued_forever(tmp_pa
         "write", "--topic", "t", "-o", str(tmp_path / "a.md"), "--base-url", server.base_url, "--max-tokens", "50"
     )
     assert code == 8
-    assert "without writing any text" in err and "--max-tokens" in err
+    assert "without writing text (a reasoning model thinking?)" in err and "--max-tokens" in err
     assert len(server.recorder.chats) == 1
+
+
+def test_a_reply_that_only_repeats_the_text_is_called_that(tmp_path: Path, serve, docgen) -> None:
+    """SmolLM2 in instruct mode repeated the whole partial: every token of the reply was cut as a repeat."""
+    server = serve(Script(document=make_document(400, seed=9), flavour="openai", overlap=100_000, cap_chars=200))
+    code, _, err = docgen("write", "--topic", "t", "-o", str(tmp_path / "a.md"), "--base-url", server.base_url)
+    assert code == 8, err
+    assert "without writing text (it repeated the text before)" in err and "--max-tokens" in err
+    assert len(server.recorder.chats) == 2  # the first reply, then one that only repeated it
 
 
 @pytest.mark.parametrize("mode", ["vllm", "prefill", "prefix"])

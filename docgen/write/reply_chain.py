@@ -188,10 +188,10 @@ class _Chain:
             if isinstance(floor, int | float):
                 self.penalties["temperature"] = max(floor, self.penalties["temperature"])
             return "write"  # from where the loop began, now with penalties
-        if finish == "length" and written == 0 and reply.kind != "close":
+        if finish == "length" and written == 0 and reply.kind != "close":  # a reply that only repeated was cut
             raise RejectedError(
-                f"the model used its whole max_tokens ({reply.body.get('max_tokens', 'server default')}) "
-                "without writing any text (a reasoning model still thinking?)",
+                f"the model used its whole max_tokens ({reply.body.get('max_tokens', 'server default')}) without "
+                f"writing text ({'it repeated the text before' if reply.events else 'a reasoning model thinking?'})",
                 hint="raise --max-tokens",
             )
         if finish == "stop" and self.doc.size == self.start:
