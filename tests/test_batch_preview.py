@@ -152,6 +152,7 @@ def test_the_index_pushes_each_job_s_state_and_the_end(tmp_path: Path, serve: An
     last = tables[-1]
     assert last["finished"] and last["note"] == ""
     assert {n: row["state"] for n, row in last["rows"].items()} == {"1": "done", "2": "done", "3": "failed"}
+    assert "401" in last["rows"]["3"]["error"] and not last["rows"]["1"]["error"]  # why it failed, on its row
     assert last["rows"]["1"]["words"] == count_words(run.docs[TOPICS[0]])
     assert last["counts"]["done"] == 2 and last["counts"]["failed"] == 1 and last["total"] == 3
     assert all(int(a["id"]) < int(b["id"]) for a, b in pairwise(tables))

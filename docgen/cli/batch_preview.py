@@ -24,6 +24,7 @@ import click
 
 from docgen.cli.preview import LiveFeed, PreviewServer
 from docgen.cli.preview_page import PAGE_CSS, Channel, DocumentChannel, PreviewState, sse_event
+from docgen.errors import redact
 
 if TYPE_CHECKING:
     from docgen.inputs.manifest import BatchSpec
@@ -48,6 +49,7 @@ class BatchPreview:
         self.feeds = {s.job.name: LiveFeed(s.job.output) for s in specs}
         self.states = dict.fromkeys(self.feeds, "waiting")
         self.words: dict[str, int] = {}  # each ended job's words, from its result
+        self.errors: dict[str, str] = {}  # why a job failed, was cancelled or is stale
         self.ended, self.note = False, ""
         self._lock = threading.Lock()
         self.index = JobsIndex(self)
@@ -67,25 +69,27 @@ class BatchPreview:
 
         return update
 
-    def job_ended(self, name: str, *, status: str) -> None:
-        self._end(name, status)
-        self.meter.job_ended(name, status=status)
+    def job_ended(self, name: str, *, status: str, error: str = "") -> None:
+        self._end(name, status, error=error)
+        self.meter.job_ended(name, status=status, error=error)
 
     def finish(self, results: Sequence[JobResult], *, interrupted: bool) -> None:
         """The batch returned: the table and every page say how it ended, and open pages get up to 2 s to hear it."""
         for result in results:
-            self._end(result.name, result.status, result.words)
+            self._end(result.name, result.status, result.words, error=result.error)
         with self._lock:
             self.ended, self.note = True, "interrupted" if interrupted else ""
         self.server.drain()
 
-    def _end(self, name: str, status: str, words: int | None = None) -> None:
+    def _end(self, name: str, status: str, words: int | None = None, *, error: str = "") -> None:
         state = ENDED.get(status, "cancelled")  # "pending": never started
         self.feeds[name].finish("done" if state in ("done", "up to date", "stale") else state)
         with self._lock:
             self.states[name] = state
             if words is not None:
                 self.words[name] = words
+            if error:
+                self.errors[name] = redact(error)
 
     def _document(self, name: str) -> Callable[[], PreviewState]:
         feed = self.feeds[name]
@@ -102,6 +106,7 @@ class BatchPreview:
         """Every job's row, and the table's summary: counts, whether the batch ended, a note."""
         with self._lock:
             states, words, ended, note = dict(self.states), dict(self.words), self.ended, self.note
+            errors = dict(self.errors)
         rows: Rows = {}
         for n, job in self.jobs.items():
             state = states[job.name]
@@ -113,6 +118,7 @@ class BatchPreview:
                 "words": words.get(job.name, figures.get("words")),  # None: not known yet
                 "target_words": figures.get("target_words") or self.targets[job.name],
                 "tokens_per_second": None if rate is None else round(rate, 1),
+                "error": errors.get(job.name, ""),
             }
         counts = Counter(row["state"] for row in rows.values())
         counts["up to date"] += counts.pop("stale", 0)
@@ -193,6 +199,7 @@ body { max-width: 60rem; }
 #jobs th { text-align: left; }
 #jobs td.words, #jobs td.rate { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 #jobs .name { display: block; color: #57606a; font-size: 12px; }
+#jobs .error { display: block; color: #57606a; font-size: 12px; font-weight: normal; max-width: 28rem; }
 #jobs tr.writing .state { color: #0b5fad; font-weight: 600; }
 #jobs tr.done .state { color: #116329; }
 #jobs tr.failed .state { color: #cf222e; font-weight: 600; }
@@ -236,6 +243,12 @@ stream.addEventListener("jobs", (e) => {
     row.className = r.state.replace(/ /g, "-");
     const phase = r.state === "writing" && r.phase && r.phase !== "writing" ? " (" + r.phase + ")" : "";
     row.querySelector(".state").textContent = r.state + phase;
+    if (r.error) {
+      const why = document.createElement("span");
+      why.className = "error";
+      why.textContent = r.error;
+      row.querySelector(".state").append(why);
+    }
     const words = r.words == null ? "\u2013" : number(r.words);
     row.querySelector(".words").textContent = words + (r.target_words ? " / " + number(r.target_words) : "");
     const rate = r.tokens_per_second;

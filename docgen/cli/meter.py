@@ -144,8 +144,8 @@ class BatchMeter:
 
         return update
 
-    def job_ended(self, name: str, *, status: str) -> None:
-        with self._lock:
+    def job_ended(self, name: str, *, status: str, error: str = "") -> None:
+        with self._lock:  # the error is in the table at the end
             self.running.pop(name, None)
             self.ended[status] = self.ended.get(status, 0) + 1
             self._draw(force=True)

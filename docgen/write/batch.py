@@ -59,7 +59,9 @@ class BatchObserver(Protocol):
 
     def job(self, name: str) -> ProgressCallback: ...
 
-    def job_ended(self, name: str, *, status: str) -> None: ...
+    def job_ended(self, name: str, *, status: str, error: str = "") -> None:
+        """``status`` is a JobResult's; ``error`` says why a job failed, was cancelled or is stale."""
+        ...
 
 
 def run_batch(
@@ -84,7 +86,7 @@ def run_batch(
         job = item.job
         if cancel.is_set():
             result.status, result.error = "cancelled", why[0]
-            observer.job_ended(result.name, status=result.status)
+            observer.job_ended(result.name, status=result.status, error=result.error)
             return
         started = time.monotonic()
         try:
@@ -96,7 +98,7 @@ def run_batch(
                     result.words = count_words(job.output.read_text(encoding="utf-8", errors="replace"))
                 if result.status == "stale":
                     result.error = "finished, but its inputs changed since (use --force to regenerate)"
-                observer.job_ended(result.name, status=result.status)
+                observer.job_ended(result.name, status=result.status, error=result.error)
                 return
             draw = observer.job(job.name)
 
@@ -125,7 +127,7 @@ def run_batch(
             result.words = partial_words(job.output)
         if result.status == "failed" and fail_fast:
             cancel.set()
-        observer.job_ended(result.name, status=result.status)
+        observer.job_ended(result.name, status=result.status, error=result.error)
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
