@@ -332,6 +332,8 @@ def test_mode_for_server(owned_by: str, mode: str) -> None:
         ("the end.\n", "Then more.", True, ""),
         ("Text.\n\n## Part 1", "Inki87 wrote.", True, "\n\n"),  # a heading the model ended on is complete
         ("Text.\n\n## Part 1", "0 and more.", False, ""),  # cut off there: it may go on
+        ("the power of", "## Next part", False, "\n\n"),  # a heading is a block, never the rest of a word
+        ("the end.", "#hashtag", False, " "),
         ("", "Start.", True, ""),
     ],
 )

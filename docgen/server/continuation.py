@@ -131,6 +131,7 @@ def mode_for_server(owned_by: str) -> str:
 
 _WORD_BOUNDARY = re.compile(r"[.!?…,;:][\"'”’)\]*_]*\Z")  # punctuation that a space always follows
 _SENTENCE_DONE = re.compile(r"[.!?…][\"'”’)\]*_]*\Z")
+_HEADING_START = re.compile(r"#{1,6} ")
 
 
 def seam_separator(before: str, after: str, *, paragraph: bool) -> str:
@@ -144,8 +145,8 @@ def seam_separator(before: str, after: str, *, paragraph: bool) -> str:
     ``before`` is the end of the text, its last line at least."""
     if not before or not after or before[-1].isspace() or after[0].isspace():
         return ""
-    if paragraph and before.rpartition("\n")[2].startswith("#"):
-        return "\n\n"  # the model ended on a heading, so it is complete: the text goes under it
+    if _HEADING_START.match(after) or (paragraph and before.rpartition("\n")[2].startswith("#")):
+        return "\n\n"  # a heading starts a block; after a heading the model ended on, the text goes under it
     if not _WORD_BOUNDARY.search(before) or not (after[0].isalpha() or after[0] in "\"'“‘([*_#-"):
         return ""
     return "\n\n" if paragraph and _SENTENCE_DONE.search(before) else " "
