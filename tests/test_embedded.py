@@ -153,6 +153,7 @@ def test_ctrl_c_stops_the_engine_without_hanging(phase: str) -> None:
         _, err = child.communicate(timeout=30)
     finally:
         child.kill()
+        child.communicate()  # reaped, its pipes closed: a failure here must not leak into the next test
     assert child.returncode == -signal.SIGINT  # Python's way out of an uncaught KeyboardInterrupt
     assert err.rstrip().endswith("KeyboardInterrupt")
     if phase == "serving":
