@@ -44,6 +44,7 @@ import httpx
 import pytest
 from llama import free_port
 
+from docgen.markdown.ending import ends_cleanly
 from docgen.server.embedded import demo_model, engine_available
 
 LITELLM = Path(os.environ.get("DOCGEN_LITELLM") or Path.home() / ".cache/docgen-litellm/venv/bin/litellm")
@@ -274,13 +275,15 @@ def test_a_batch_through_litellm_survives_a_backend_killed_mid_run(
 def _check_seams(name: str, chain: list[dict[str, Any]]) -> None:
     """Each request sent back the text on disk then, the whole partial (these documents are far
     shorter than --context-tail). So that partial must extend the reply before it byte for byte,
-    or keep a prefix of it where docgen cut a loop out of it (loops.py); after a failed request,
-    it must keep all the partial that request had."""
+    or keep a prefix of it where docgen cut a loop out of it (loops.py), or cut it back to a clean
+    ending to write on from (reply_chain._recut: an ending far short of the target); after a failed
+    request, it must keep all the partial that request had."""
     for before, after in itertools.pairwise(chain):
         sent, then = before["prefill"] or "", after["prefill"] or ""
         if before["ok"]:
             joined = sent + before["reply"]
-            exact = then.startswith(joined) or (joined.startswith(then) and len(then) >= len(sent))
+            cut_back = joined.startswith(then) and (len(then) >= len(sent) or ends_cleanly(then))
+            exact = then.startswith(joined) or cut_back
             assert exact, f"{name}: the partial at {len(then)} does not follow the reply at {len(sent)}"
         else:
             assert then.startswith(sent), f"{name}: text before {len(sent)} was lost after a failed request"
